@@ -5,7 +5,7 @@
 // encoder block = [conv3×3 (no bias) → BN → ReLU] ×2, MaxPool 2×2 between levels;
 // decoder level i = ConvTranspose 2×2 s2 (+bias) from f_{i+1} to f_i → Concat[up, skip] → block;
 // head = 1×1 conv (+bias) to `classes` logits. levels 3, base 16 → 117,378 trainable parameters.
-import type { UNetSpec, WeightTensor } from '../contracts/training.ts';
+import type { BatchNormStats, UNetSpec, WeightTensor } from '../contracts/training.ts';
 
 export type ParameterRole = 'conv' | 'bnGamma' | 'bnBeta' | 'convTranspose' | 'bias' | 'head';
 
@@ -22,6 +22,13 @@ export interface BatchNormDef {
   layer: string;
   channels: number;
 }
+
+/**
+ * BatchNorm constants every engine and the exporter share: ε inside √(σ² + ε), and the running-stat
+ * update running ← (1 − m)·running + m·batch with the biased batch variance (PyTorch-style momentum).
+ */
+export const BN_EPSILON = 1e-5;
+export const BN_MOMENTUM = 0.1;
 
 export const DEFAULT_UNET: UNetSpec = { levels: 3, baseFilters: 16, inChannels: 3, classes: 2, up: 'convTranspose' };
 
@@ -97,4 +104,22 @@ export function initUNetWeights(spec: UNetSpec, seed: number): WeightTensor[] {
     }
     return { name: p.name, shape: [...p.shape], data };
   });
+}
+
+/** Running BatchNorm statistics at initialisation: mean 0, variance 1, in `unetBatchNorms` order. */
+export function initRunningStats(spec: UNetSpec): BatchNormStats[] {
+  return unetBatchNorms(spec).map((b) => ({ layer: b.layer, mean: new Float32Array(b.channels), variance: new Float32Array(b.channels).fill(1) }));
+}
+
+/** running ← (1 − m)·running + m·batch, in place; layers are matched by name. */
+export function updateRunningStats(running: BatchNormStats[], batch: readonly BatchNormStats[], momentum = BN_MOMENTUM): void {
+  const byLayer = new Map(batch.map((b) => [b.layer, b]));
+  for (const r of running) {
+    const b = byLayer.get(r.layer);
+    if (!b) continue;
+    for (let c = 0; c < r.mean.length; c++) {
+      r.mean[c] = (1 - momentum) * (r.mean[c] ?? 0) + momentum * (b.mean[c] ?? 0);
+      r.variance[c] = (1 - momentum) * (r.variance[c] ?? 1) + momentum * (b.variance[c] ?? 1);
+    }
+  }
 }

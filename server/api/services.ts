@@ -1,0 +1,368 @@
+// The server's operations, shared by the REST routes and the WebSocket handlers: registering slides,
+// predicting regions, serving review candidates, storing corrections, training and hot-swapping model
+// versions. Everything CPU-heavy goes through the one compute queue at its priority; everything a
+// client is told about is committed to the store first. Events for clients (job changes, training
+// progress, model changes) are emitted here and delivered by the WebSocket layer.
+import { mkdirSync, cpSync, rmSync, existsSync } from 'node:fs';
+import { join, basename } from 'node:path';
+import { AppError } from '../contracts/errors.ts';
+import type { ServerMessage, ServerMessageOf, ProtocolLimits } from '../contracts/protocol.ts';
+import type { RegionPx } from '../contracts/slide.ts';
+import type { ServerConfig } from '../config/server-config.ts';
+import { buildSlideLabels, shouldPromote } from '../review/training-data.ts';
+import { ComputeQueue } from './compute-queue.ts';
+import type { ComputeBackend, ModelRuntime, PredictRegionOptions, ProgressReport, RegionPrediction, TrainingSlide } from './compute.ts';
+import { JobRunner, type JobOrigin } from './jobs.ts';
+import { LeasedCache, type Lease } from './leased-cache.ts';
+import { resolveInsideRoots } from './slide-paths.ts';
+import { Store, type JobRecord, type ModelRecord, type SlideRecord, type StoredObject } from './store.ts';
+import type { SlideReader } from '../contracts/slide.ts';
+
+/** A message for clients; `origin` names the request that caused it (its session gets the requestId). */
+export interface ServerEvent {
+  message: ServerMessage;
+  origin: JobOrigin | undefined;
+}
+
+/** Width of the PNG in an inline frame, read from its IHDR chunk without decoding. */
+export function pngSize(bytes: Uint8Array): { width: number; height: number } {
+  const sig = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (bytes.length < 24 || sig.some((b, i) => bytes[i] !== b)) throw new AppError('E_PROTOCOL_BAD_IMAGE', 'the binary frame is not a PNG image');
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { width: v.getUint32(16), height: v.getUint32(20) };
+}
+
+export class Services {
+  readonly config: Readonly<ServerConfig>;
+  readonly store: Store;
+  readonly queue: ComputeQueue;
+  readonly jobs: JobRunner;
+  readonly compute: ComputeBackend;
+  readonly startedAt = Date.now();
+  readonly #models: LeasedCache<ModelRuntime>;
+  readonly #slides: LeasedCache<SlideReader>;
+  readonly #listeners = new Set<(e: ServerEvent) => void>();
+  /** Whole-slide predictions in flight, shared by concurrent candidates.next requests. */
+  readonly #slidePredictions = new Map<string, Promise<void>>();
+
+  constructor(config: Readonly<ServerConfig>, compute: ComputeBackend) {
+    this.config = config;
+    this.compute = compute;
+    this.store = new Store(config.dataDir);
+    this.store.failInterruptedJobs();
+    this.queue = new ComputeQueue({ concurrency: config.computeConcurrency, maxPending: config.limits.maxPendingGlobal });
+    this.jobs = new JobRunner(this.store, this.queue);
+    this.#models = new LeasedCache({ capacity: 3, dispose: (m) => m.dispose() });
+    this.#slides = new LeasedCache({ capacity: 8, dispose: (s) => s.close() });
+    this.jobs.onChange(({ job, origin }) => {
+      const msg: ServerMessageOf<'job.status'> = { type: 'job.status', requestId: null, jobId: job.id, kind: job.kind, state: job.state };
+      if (job.error) msg.message = `${job.error.code}: ${job.error.message}`;
+      this.#emit(msg, origin);
+    });
+  }
+
+  get limits(): ProtocolLimits {
+    return this.config.limits;
+  }
+
+  onEvent(listener: (e: ServerEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(message: ServerMessage, origin: JobOrigin | undefined): void {
+    for (const l of this.#listeners) l({ message, origin });
+  }
+
+  notices(): string[] {
+    const n = [...this.compute.notices()];
+    if (this.store.activeVersion() === null) n.push('no model is active: predict.region and candidates.next fail with E_NO_MODEL until one is imported and activated');
+    return n;
+  }
+
+  async close(): Promise<void> {
+    await this.jobs.stopAll();
+    await this.#models.closeAll();
+    await this.#slides.closeAll();
+    this.store.close();
+  }
+
+  // --- slides ----------------------------------------------------------------------------------
+
+  /** Registers a file under a slide root; opening/conversion runs as a job. Idempotent by real path. */
+  registerSlide(pathInput: unknown, name?: string): { slide: SlideRecord; job: JobRecord | null; created: boolean } {
+    const real = resolveInsideRoots(pathInput, this.config.slideRoots);
+    const existing = this.store.findSlideByPath(real);
+    if (existing && existing.status !== 'failed') return { slide: existing, job: null, created: false };
+    return this.#register(real, name ?? basename(real), existing?.id);
+  }
+
+  /** Registers a slide the server itself provides (the demo slide); no root check. */
+  registerBuiltInSlide(path: string, name: string): { slide: SlideRecord; job: JobRecord | null; finished: Promise<JobRecord> | null } {
+    const existing = this.store.findSlideByPath(path);
+    if (existing && existing.status === 'ready') return { slide: existing, job: null, finished: null };
+    const r = this.#register(path, name, existing?.id);
+    return { slide: r.slide, job: r.job, finished: r.finished };
+  }
+
+  #register(path: string, name: string, reuseId: string | undefined): { slide: SlideRecord; job: JobRecord; created: boolean; finished: Promise<JobRecord> } {
+    const slide = reuseId ? this.store.updateSlide(reuseId, { status: 'converting', error: null }) : this.store.addSlide({ name, path, status: 'converting' });
+    const { job, finished } = this.jobs.start('slide.open', 'batch', { slideId: slide.id, path }, async ({ signal }) => {
+      try {
+        const reader = await this.compute.openSlide(path, signal);
+        try {
+          const i = reader.info;
+          this.store.updateSlide(slide.id, { width: i.width, height: i.height, mpp: i.mpp, format: i.format, status: 'ready', error: null });
+          return { width: i.width, height: i.height, levels: i.levels.length };
+        } finally {
+          await reader.close();
+        }
+      } catch (err) {
+        const e = err instanceof AppError ? err : new AppError('E_SLIDE_OPEN', (err as Error).message, { cause: err });
+        this.store.updateSlide(slide.id, { status: 'failed', error: `${e.code}: ${e.message}` });
+        throw e;
+      }
+    });
+    return { slide, job, created: true, finished };
+  }
+
+  async #slideLease(slideId: string): Promise<Lease<SlideReader>> {
+    const s = this.store.requireSlide(slideId);
+    if (s.status !== 'ready') throw new AppError('E_SLIDE_NOT_READY', `slide ${slideId} is ${s.status}${s.error ? ` (${s.error})` : ''}; GET /api/slides/${slideId} shows when it is ready`);
+    return this.#slides.acquire(slideId, () => this.compute.openSlide(s.path));
+  }
+
+  // --- models ----------------------------------------------------------------------------------
+
+  modelList(): { active: string | null; versions: ReturnType<Store['modelInfo']>[] } {
+    const active = this.store.activeVersion();
+    return { active, versions: this.store.listModels().map((m) => this.store.modelInfo(m, active)) };
+  }
+
+  async #modelLease(version?: string): Promise<Lease<ModelRuntime>> {
+    const v = version ?? this.store.activeVersion();
+    if (v === null) throw new AppError('E_NO_MODEL', 'no model version is active: import one (POST /api/models/import) and activate it');
+    const rec = this.store.requireModel(v);
+    const active = this.store.activeVersion();
+    return this.#models.acquire(v, () => this.compute.loadModel(rec.version, rec.dir), { keep: new Set([v, ...(active ? [active] : [])]) });
+  }
+
+  /** Loads the version first (a broken package never becomes active), then switches atomically. */
+  async activateModel(version: string, origin?: JobOrigin): Promise<{ active: string; previous: string | null }> {
+    const lease = await this.#modelLease(version);
+    lease.release();
+    const previous = this.store.activateModel(version);
+    this.#emit({ type: 'model.active', requestId: null, active: version, previous }, origin);
+    return { active: version, previous };
+  }
+
+  async rollbackModel(origin?: JobOrigin): Promise<{ active: string; previous: string | null }> {
+    const r = this.store.rollbackModel();
+    this.#emit({ type: 'model.active', requestId: null, active: r.active, previous: r.previous }, origin);
+    return r;
+  }
+
+  /** Copies a validated model package directory into the data dir and records it (not activated). */
+  async importModel(dirInput: unknown, options: { version?: string; activate?: boolean } = {}): Promise<ModelRecord> {
+    const src = typeof dirInput === 'string' && dirInput.startsWith(this.config.dataDir) ? dirInput : resolveInsideRoots(dirInput, this.config.slideRoots);
+    return this.registerModelDir(src, options);
+  }
+
+  /** Records a model package (copied under dataDir/models/VERSION). Used by import and by `loupe start`. */
+  async registerModelDir(src: string, options: { version?: string; activate?: boolean; parent?: string | null } = {}): Promise<ModelRecord> {
+    const info = await this.compute.inspectModel(src);
+    const version = options.version ?? info.version;
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(version)) throw new AppError('E_MODEL_VERSION_INVALID', `model version "${version}" must be 1–64 of A–Z a–z 0–9 . _ -`);
+    const existing = this.store.getModel(version);
+    if (existing) {
+      if (options.activate && this.store.activeVersion() === null) await this.activateModel(version);
+      return existing;
+    }
+    const dest = join(this.config.dataDir, 'models', version);
+    const tmp = `${dest}.partial-${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(join(this.config.dataDir, 'models'), { recursive: true });
+    cpSync(src, tmp, { recursive: true });
+    if (existsSync(dest)) rmSync(dest, { recursive: true, force: true });
+    const { renameSync } = await import('node:fs');
+    renameSync(tmp, dest);
+    const rec = this.store.addModel({ version, parent: options.parent ?? info.parent, dir: dest, metrics: info.metrics, data: { importedFrom: src }, promoted: false });
+    if (options.activate) await this.activateModel(version);
+    return rec;
+  }
+
+  // --- prediction ------------------------------------------------------------------------------
+
+  checkRegion(region: RegionPx, downsample: number): void {
+    const w = Math.round(region.width / downsample);
+    const h = Math.round(region.height / downsample);
+    if (w < 1 || h < 1) throw new AppError('E_LIMIT_REGION_TOO_SMALL', `region ${region.width}×${region.height} at downsample ${downsample} is less than one pixel`);
+    if (w * h > this.limits.maxRegionPixels) {
+      throw new AppError('E_LIMIT_REGION_TOO_LARGE', `region of ${w}×${h} output pixels exceeds the limit of ${this.limits.maxRegionPixels}; request smaller regions or a larger downsample`, {
+        details: { limit: this.limits.maxRegionPixels },
+      });
+    }
+  }
+
+  async predictRegion(
+    req: { slide: string; region: RegionPx; downsample: number; model?: string; options?: PredictRegionOptions },
+    inlinePng: Uint8Array | null,
+    ctx: { signal: AbortSignal; onProgress?: (p: ProgressReport) => void },
+  ): Promise<RegionPrediction & { modelVersion: string }> {
+    this.checkRegion(req.region, req.downsample);
+    if (inlinePng) {
+      const { width, height } = pngSize(inlinePng);
+      if (width * height > this.limits.maxInlineImagePixels) {
+        throw new AppError('E_LIMIT_INLINE_IMAGE', `inline image ${width}×${height} exceeds ${this.limits.maxInlineImagePixels} pixels`);
+      }
+    }
+    const model = await this.#modelLease(req.model);
+    try {
+      const slide = inlinePng ? null : await this.#slideLease(req.slide);
+      try {
+        const result = await this.queue.run(
+          'viewer',
+          (signal) =>
+            model.value.predictRegion(
+              slide ? { kind: 'slide', reader: slide.value } : { kind: 'png', bytes: inlinePng ?? new Uint8Array() },
+              req.region,
+              req.downsample,
+              req.options ?? {},
+              { signal, onProgress: ctx.onProgress },
+            ),
+          { signal: ctx.signal },
+        );
+        if (slide) this.store.rememberRegionObjects(req.slide, model.value.version, result.objects);
+        return { ...result, modelVersion: model.value.version };
+      } finally {
+        slide?.release();
+      }
+    } finally {
+      model.release();
+    }
+  }
+
+  // --- review ----------------------------------------------------------------------------------
+
+  /** The lowest-energy unreviewed objects across the slide; predicts the whole slide once per version. */
+  async nextCandidates(slideId: string, limit: number, ctx: { signal: AbortSignal; origin?: JobOrigin }): Promise<{ objects: StoredObject[]; remaining: number; modelVersion: string }> {
+    if (limit > this.limits.maxCandidates) throw new AppError('E_LIMIT_CANDIDATES', `limit ${limit} exceeds ${this.limits.maxCandidates}; ask in pages`);
+    this.store.requireSlide(slideId);
+    const version = this.store.activeVersion();
+    if (version === null) throw new AppError('E_NO_MODEL', 'no model version is active: import one (POST /api/models/import) and activate it');
+    if (!this.store.hasSlidePrediction(slideId, version)) await this.#predictWholeSlide(slideId, version, ctx);
+    return { ...this.store.nextCandidates(slideId, version, limit), modelVersion: version };
+  }
+
+  #predictWholeSlide(slideId: string, version: string, ctx: { signal: AbortSignal; origin?: JobOrigin }): Promise<void> {
+    const key = `${slideId}\u0000${version}`;
+    let p = this.#slidePredictions.get(key);
+    if (!p) {
+      const { finished } = this.jobs.start(
+        'predict.slide',
+        'viewer',
+        { slideId, model: version },
+        async ({ signal, progress }) => {
+          const model = await this.#modelLease(version);
+          try {
+            const slide = await this.#slideLease(slideId);
+            try {
+              const r = await model.value.predictSlide(slide.value, { signal, onProgress: (q) => progress({ ...q }) });
+              this.store.replaceObjects(slideId, version, r.objects);
+              return { objects: r.objects.length, ...r.stats };
+            } finally {
+              slide.release();
+            }
+          } finally {
+            model.release();
+          }
+        },
+        ctx.origin,
+      );
+      p = finished.then((job) => {
+        if (job.state !== 'done') throw new AppError(job.error?.code === 'E_CANCELLED' ? 'E_CANCELLED' : 'E_PREDICT_SLIDE_FAILED', `whole-slide prediction for candidates ${job.state}: ${job.error?.message ?? ''}`);
+      });
+      const entry = p;
+      this.#slidePredictions.set(key, entry);
+      void entry.catch(() => undefined).finally(() => this.#slidePredictions.delete(key));
+    }
+    // The shared job keeps running for other waiters if this request goes away.
+    return new Promise<void>((resolve, reject) => {
+      if (ctx.signal.aborted) return reject(new AppError('E_CANCELLED', 'the request was cancelled'));
+      ctx.signal.addEventListener('abort', () => reject(new AppError('E_CANCELLED', 'the request was cancelled')), { once: true });
+      p.then(resolve, reject);
+    });
+  }
+
+  // --- training --------------------------------------------------------------------------------
+
+  #nextVersionName(parent: string, mode: 'quick' | 'full'): string {
+    const base = `${parent.replace(/-(q|f)\d+$/, '')}-${mode === 'quick' ? 'q' : 'f'}`;
+    for (let n = 1; ; n++) if (!this.store.getModel(`${base}${n}`)) return `${base}${n}`;
+  }
+
+  /** Collects what the review taught (review/training-data.ts rules) for the given slides. */
+  async #trainingSlides(slideIds: string[], version: string): Promise<{ slides: TrainingSlide[]; leases: Lease<SlideReader>[]; counts: Record<string, unknown>[] }> {
+    const slides: TrainingSlide[] = [];
+    const leases: Lease<SlideReader>[] = [];
+    const counts: Record<string, unknown>[] = [];
+    for (const id of slideIds) {
+      const regions = this.store.listReviewedRegions(id).map((r) => ({ id: r.id, geometry: r.geometry }));
+      const corrections = this.store.listCorrections(id).map((c) => ({ itemId: c.itemId, action: c.action, geometry: c.geometry }));
+      const predictions = this.store.listObjects(id, version).map((o) => ({ id: o.id, geometry: o.feature.geometry, energy: o.energy }));
+      // Corrections may refer to objects issued by region predictions: resolve their outlines too.
+      for (const c of corrections) {
+        if (c.geometry === null && !predictions.some((p) => p.id === c.itemId)) {
+          const o = this.store.findObject(c.itemId);
+          if (o) c.geometry = o.feature.geometry;
+        }
+      }
+      const labels = buildSlideLabels(regions, corrections, predictions, this.config.retrain);
+      const lease = await this.#slideLease(id);
+      leases.push(lease);
+      slides.push({ slideId: id, reader: lease.value, reviewedRegions: labels.reviewedRegions, truth: labels.truth, pseudoLabels: labels.pseudoLabels, ignore: labels.ignore, validationRegions: labels.validationRegions });
+      counts.push({ slideId: id, ...labels.counts, reviewedRegions: regions.length });
+    }
+    return { slides, leases, counts };
+  }
+
+  startTraining(mode: 'quick' | 'full', slideIds: string[] | undefined, origin?: JobOrigin): JobRecord {
+    const parent = this.store.activeVersion();
+    if (parent === null) throw new AppError('E_NO_MODEL', 'training refines the active model, and none is active');
+    const ids = slideIds ?? [...new Set(this.store.listCorrections().map((c) => c.slideId))];
+    if (ids.length === 0) throw new AppError('E_NO_TRAINING_DATA', 'no slide has corrections yet: submit corrections first (corrections.submit)');
+    for (const id of ids) this.store.requireSlide(id);
+    const { job } = this.jobs.start(
+      mode === 'quick' ? 'train.quick' : 'train.full',
+      'training',
+      { mode, slides: ids, parent },
+      async ({ jobId, signal, progress }) => {
+        const parentRec = this.store.requireModel(parent);
+        const version = this.#nextVersionName(parent, mode);
+        const outDir = join(this.config.dataDir, 'models', version);
+        const { slides, leases, counts } = await this.#trainingSlides(ids, parent);
+        try {
+          const outcome = await this.compute.train(
+            { mode, parent: { version: parent, dir: parentRec.dir }, version, outDir, slides },
+            {
+              signal,
+              onProgress: (p) => {
+                progress({ ...p });
+                this.#emit({ type: 'train.progress', requestId: null, jobId, phase: p.phase, step: p.step, total: p.total, loss: p.loss, dice: p.dice, eta: p.etaSeconds }, origin);
+              },
+            },
+          );
+          const promoted = shouldPromote(outcome.metrics, outcome.parentMetrics, this.config.retrain.promotionTolerance);
+          this.store.addModel({ version, parent, dir: outDir, metrics: outcome.metrics, data: { job: jobId, mode, slides: counts, parentMetrics: outcome.parentMetrics }, promoted });
+          if (promoted) await this.activateModel(version, origin);
+          this.#emit({ type: 'model.updated', requestId: null, jobId, version, parent, metrics: outcome.metrics, promoted, active: this.store.activeVersion() }, origin);
+          return { version, promoted, metrics: outcome.metrics, parentMetrics: outcome.parentMetrics };
+        } finally {
+          for (const l of leases) l.release();
+        }
+      },
+      origin,
+    );
+    return job;
+  }
+}

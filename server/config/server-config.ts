@@ -1,0 +1,115 @@
+// The server's configuration: one type, one defaults object, one loader. `loupe serve`/`loupe start`
+// call `loadServerConfig` once with their CLI options; the result is validated and frozen, and nothing
+// else in the server reads process.env or literals for these knobs (limits are configuration too).
+import { resolve } from 'node:path';
+import { AppError } from '../contracts/errors.ts';
+import type { ProtocolLimits } from '../contracts/protocol.ts';
+
+export type Device = 'cpu' | 'cuda';
+
+export interface RetrainConfig {
+  /**
+   * Outside reviewed regions, a predicted object becomes a pseudo-label only when its mean energy is
+   * at least this (high energy = confident); pixels of lower-energy objects are ignored by the loss.
+   */
+  pseudoLabelMinEnergy: number;
+  /** Share of reviewed regions held back for validation (deterministic by region id). */
+  validationShare: number;
+  /** A new version is promoted when its validation Dice ≥ parent's − this tolerance. */
+  promotionTolerance: number;
+}
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** Data directory: loupe.db (SQLite), models/, slides cache. */
+  dataDir: string;
+  /** Slide files may only be registered from inside these directories (real paths). */
+  slideRoots: string[];
+  /** Required from clients when set; mandatory when host is not loopback. */
+  token: string | null;
+  device: Device;
+  limits: ProtocolLimits;
+  /** Maximum simultaneous WebSocket connections. */
+  maxConnections: number;
+  /** Compute jobs running at once (viewer requests share one slot pool with training). */
+  computeConcurrency: number;
+  retrain: RetrainConfig;
+}
+
+export const DEFAULT_LIMITS: ProtocolLimits = {
+  maxFrameBytes: 8 * 2 ** 20,
+  hardFrameBytes: 32 * 2 ** 20,
+  maxPendingPerConnection: 16,
+  maxPendingGlobal: 256,
+  maxInlineImageBytes: 16 * 2 ** 20,
+  maxInlineImagePixels: 4096 * 4096,
+  maxRegionPixels: 4096 * 4096,
+  maxCandidates: 500,
+  maxCorrectionItems: 5000,
+};
+
+export const DEFAULT_SERVER_CONFIG: ServerConfig = {
+  host: '127.0.0.1',
+  port: 8080,
+  dataDir: './loupe-data',
+  slideRoots: [],
+  token: null,
+  device: 'cpu',
+  limits: DEFAULT_LIMITS,
+  maxConnections: 200,
+  computeConcurrency: 2,
+  retrain: { pseudoLabelMinEnergy: 4, validationShare: 0.2, promotionTolerance: 0 },
+};
+
+export interface ServerConfigInput {
+  host?: string;
+  port?: number;
+  dataDir?: string;
+  slideRoots?: string[];
+  token?: string | null;
+  device?: string;
+  limits?: Partial<ProtocolLimits>;
+  maxConnections?: number;
+  computeConcurrency?: number;
+  retrain?: Partial<RetrainConfig>;
+}
+
+/** True for addresses that only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+export function loadServerConfig(input: ServerConfigInput = {}): Readonly<ServerConfig> {
+  const d = DEFAULT_SERVER_CONFIG;
+  const host = input.host ?? d.host;
+  const port = input.port ?? d.port;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new AppError('E_ARG_INVALID', `--port must be an integer 0–65535, got ${port}`);
+  const device = input.device ?? d.device;
+  if (device !== 'cpu' && device !== 'cuda') throw new AppError('E_ARG_INVALID', `--device must be cpu or cuda, got "${device}"`);
+  const token = input.token === undefined || input.token === '' ? d.token : input.token;
+  if (!isLoopbackHost(host) && !token) {
+    throw new AppError('E_TOKEN_REQUIRED', `--host ${host} is reachable from other machines: give --token T (clients send it in hello and as "Authorization: Bearer T")`);
+  }
+  const limits: ProtocolLimits = { ...d.limits, ...input.limits };
+  for (const [k, v] of Object.entries(limits)) {
+    if (!Number.isInteger(v) || v < 1) throw new AppError('E_ARG_INVALID', `limit ${k} must be a positive integer, got ${v}`);
+  }
+  if (limits.hardFrameBytes < limits.maxFrameBytes) throw new AppError('E_ARG_INVALID', 'limit hardFrameBytes must be ≥ maxFrameBytes');
+  const retrain: RetrainConfig = { ...d.retrain, ...input.retrain };
+  if (!(retrain.validationShare >= 0 && retrain.validationShare < 1)) throw new AppError('E_ARG_INVALID', `validationShare must be in [0, 1), got ${retrain.validationShare}`);
+  const cfg: ServerConfig = {
+    host,
+    port,
+    dataDir: resolve(input.dataDir ?? d.dataDir),
+    slideRoots: (input.slideRoots ?? d.slideRoots).map((r) => resolve(r)),
+    token,
+    device,
+    limits: Object.freeze(limits),
+    maxConnections: input.maxConnections ?? d.maxConnections,
+    computeConcurrency: input.computeConcurrency ?? d.computeConcurrency,
+    retrain: Object.freeze(retrain),
+  };
+  return Object.freeze(cfg);
+}

@@ -1,0 +1,197 @@
+// Per-tile maths between pixels and the model: normalisation into the model's layout with a TTA flip
+// applied on the way in, and decoding of the output (foreground probability and negative energy)
+// with the flip undone on the way out. Pure functions over typed arrays; the run loop (run-tiles.ts)
+// calls them while onnxruntime works on the next tile.
+import { AppError } from '../contracts/errors.ts';
+import type { Flip, OutputKind, TensorLayout } from '../contracts/model-package.ts';
+
+export interface InputSpec {
+  layout: TensorLayout;
+  mean: readonly [number, number, number];
+  std: readonly [number, number, number];
+}
+
+export interface OutputSpec {
+  layout: TensorLayout;
+  kind: OutputKind;
+  channels: number;
+  foregroundChannel: number;
+}
+
+/** Where pixel (r, c) of the flipped tile comes from in the original tile (flips are involutions). */
+function flipIndex(flip: Flip, size: number): (r: number, c: number) => number {
+  const fh = flip === 'h' || flip === 'hv';
+  const fv = flip === 'v' || flip === 'hv';
+  return (r, c) => (fv ? size - 1 - r : r) * size + (fh ? size - 1 - c : c);
+}
+
+/**
+ * Writes (pixel/255 − mean)/std of a size×size RGB (HWC uint8) tile, flipped, into `out`
+ * (length 3·size², NCHW planes or NHWC interleaved).
+ */
+export function encodeTileInput(rgb: Uint8Array, size: number, flip: Flip, spec: InputSpec, out: Float32Array): Float32Array {
+  const src = flipIndex(flip, size);
+  const n = size * size;
+  const scale = [1 / (255 * spec.std[0]), 1 / (255 * spec.std[1]), 1 / (255 * spec.std[2])] as const;
+  const offset = [spec.mean[0] / spec.std[0], spec.mean[1] / spec.std[1], spec.mean[2] / spec.std[2]] as const;
+  const planar = spec.layout === 'NCHW';
+  for (let r = 0; r < size; r++) {
+    for (let c = 0; c < size; c++) {
+      const s = src(r, c) * 3;
+      const d = r * size + c;
+      for (let ch = 0; ch < 3; ch++) {
+        const v = (rgb[s + ch] as number) * scale[ch] - offset[ch];
+        out[planar ? ch * n + d : d * 3 + ch] = v;
+      }
+    }
+  }
+  return out;
+}
+
+/** log Σ exp(z): the negative energy −E(x) at T = 1 (Liu et al. 2020). */
+export function logSumExp(z: ArrayLike<number>): number {
+  let m = -Infinity;
+  for (let i = 0; i < z.length; i++) m = Math.max(m, z[i] as number);
+  if (m === -Infinity) return -Infinity;
+  let s = 0;
+  for (let i = 0; i < z.length; i++) s += Math.exp((z[i] as number) - m);
+  return m + Math.log(s);
+}
+
+/** Negative energy of a binary sigmoid logit z: logsumexp([0, z]) = softplus(z). */
+export function softplus(z: number): number {
+  return Math.max(z, 0) + Math.log1p(Math.exp(-Math.abs(z)));
+}
+
+/** Sums into which the TTA variants of one tile are accumulated (one entry per tile pixel). */
+export interface TileSums {
+  // float64: the variance is Σp² − n·mean², which float32 would cancel into noise.
+  prob: Float64Array;
+  probSq: Float64Array;
+  energy: Float64Array;
+  count: number;
+}
+
+export function createTileSums(size: number): TileSums {
+  const n = size * size;
+  return { prob: new Float64Array(n), probSq: new Float64Array(n), energy: new Float64Array(n), count: 0 };
+}
+
+export function resetTileSums(s: TileSums): void {
+  s.prob.fill(0);
+  s.probSq.fill(0);
+  s.energy.fill(0);
+  s.count = 0;
+}
+
+const P_EPS = 1e-7;
+
+/**
+ * Decodes one model output (size×size, channels in `spec.layout`) produced from a `flip`ped input:
+ * adds the foreground probability, its square and the negative energy to `sums` at the un-flipped
+ * positions. Throws E_INFERENCE_NAN on a non-finite output (a broken model must not become a map).
+ */
+export function accumulateTileOutput(out: Float32Array, size: number, flip: Flip, spec: OutputSpec, sums: TileSums): void {
+  const n = size * size;
+  const C = spec.channels;
+  if (out.length !== n * C) {
+    throw new AppError('E_MODEL_INCOMPATIBLE', `model output has ${out.length} values, expected ${n * C} (${C}×${size}×${size})`);
+  }
+  const dst = flipIndex(flip, size);
+  const planar = spec.layout === 'NCHW';
+  const fg = spec.foregroundChannel;
+  const z = new Float64Array(C);
+  for (let r = 0; r < size; r++) {
+    for (let c = 0; c < size; c++) {
+      const i = r * size + c;
+      for (let k = 0; k < C; k++) z[k] = out[planar ? k * n + i : i * C + k] as number;
+      let p: number;
+      let e: number;
+      switch (spec.kind) {
+        case 'logits':
+          if (C === 1) {
+            const v = z[0] as number;
+            p = 1 / (1 + Math.exp(-v));
+            e = softplus(v);
+          } else {
+            e = logSumExp(z);
+            p = Math.exp((z[fg] as number) - e);
+          }
+          break;
+        case 'sigmoid': {
+          p = z[0] as number;
+          const q = Math.min(1 - P_EPS, Math.max(P_EPS, p));
+          e = -Math.log1p(-q); // softplus(logit(p)) = −log(1 − p)
+          break;
+        }
+        case 'softmax':
+          p = z[fg] as number;
+          // The logits are gone: log-probabilities have logsumexp 0, so the energy carries no signal.
+          e = 0;
+          break;
+        default: {
+          const never: never = spec.kind;
+          throw new Error(`unknown output kind ${String(never)}`);
+        }
+      }
+      if (!Number.isFinite(p) || !Number.isFinite(e)) {
+        throw new AppError('E_INFERENCE_NAN', `the model produced a non-finite value at tile pixel (${c}, ${r}); check the model and its normalisation (mean/std)`, { details: { x: c, y: r } });
+      }
+      const d = dst(r, c);
+      sums.prob[d] = (sums.prob[d] as number) + p;
+      sums.probSq[d] = (sums.probSq[d] as number) + p * p;
+      sums.energy[d] = (sums.energy[d] as number) + e;
+    }
+  }
+  sums.count++;
+}
+
+/** Per-pixel TTA mean probability, mean energy and (n−1) standard deviation of the probability. */
+export function finishTileSums(s: TileSums): { prob: Float32Array; energy: Float32Array; std: Float32Array } {
+  const n = s.prob.length;
+  const k = s.count;
+  const prob = new Float32Array(n);
+  const energy = new Float32Array(n);
+  const std = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const m = (s.prob[i] as number) / k;
+    prob[i] = m;
+    energy[i] = (s.energy[i] as number) / k;
+    std[i] = k > 1 ? Math.sqrt(Math.max(0, ((s.probSq[i] as number) - k * m * m) / (k - 1))) : 0;
+  }
+  return { prob, energy, std };
+}
+
+export interface EmptyTileRule {
+  /** OpenCV 8-bit HSV saturation 255·(max−min)/max above which a pixel counts as tissue (seed: 40). */
+  saturationThreshold: number;
+  /** Skip when at most this fraction of pixels is saturated (seed: 4000 px of 512² ≈ 0.0153). */
+  minTissueFraction: number;
+  /** Skip when the mean of all channel values is at most this (seed: sum ≤ 4000 on 512², black tiles). */
+  minMeanValue: number;
+  enabled: boolean;
+}
+
+export const DEFAULT_EMPTY_TILE_RULE: EmptyTileRule = {
+  saturationThreshold: 40,
+  minTissueFraction: 4000 / (512 * 512),
+  minMeanValue: 4000 / (512 * 512 * 3),
+  enabled: true,
+};
+
+/** The iafoss/seed empty-tile criterion on an RGB (HWC uint8) tile. */
+export function isEmptyTile(rgb: Uint8Array, pixels: number, rule: EmptyTileRule = DEFAULT_EMPTY_TILE_RULE): boolean {
+  if (!rule.enabled) return false;
+  let saturated = 0;
+  let sum = 0;
+  const th = rule.saturationThreshold;
+  for (let i = 0; i < pixels; i++) {
+    const r = rgb[3 * i] as number;
+    const g = rgb[3 * i + 1] as number;
+    const b = rgb[3 * i + 2] as number;
+    sum += r + g + b;
+    const max = Math.max(r, g, b);
+    if (max > 0 && Math.round((255 * (max - Math.min(r, g, b))) / max) > th) saturated++;
+  }
+  return saturated <= rule.minTissueFraction * pixels || sum <= rule.minMeanValue * pixels * 3;
+}

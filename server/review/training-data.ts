@@ -1,0 +1,106 @@
+// The retraining-data rules: what a slide's review teaches the next model version. Pure: the store's
+// records in, label geometry out (training/ rasterises it).
+// - Inside reviewed regions the truth is the accepted + edited + added objects; every other pixel
+//   there is background (a rejected prediction is background, not "unknown").
+// - Outside reviewed regions, predicted objects the model was sure of (mean energy ≥ a threshold)
+//   are pseudo-labels; the pixels of uncertain ones are ignored by the loss, not called background.
+// - A deterministic share of reviewed regions (by region id) is held back for validation, so a new
+//   version is promoted only if it does not score worse there than its parent.
+import { createHash } from 'node:crypto';
+import type { AreaGeometry, PolygonGeometry } from '../contracts/geojson.ts';
+import type { CorrectionItem } from '../contracts/protocol.ts';
+import { centroidOf, containsPoint } from './area-geometry.ts';
+
+export interface ReviewCorrection {
+  itemId: string;
+  action: CorrectionItem['action'];
+  /** The submitted outline (edited/added) or null (accepted/rejected as predicted). */
+  geometry: AreaGeometry | null;
+}
+
+export interface ReviewPrediction {
+  id: string;
+  geometry: AreaGeometry;
+  energy: number;
+}
+
+export interface ReviewRegion {
+  id: string;
+  geometry: PolygonGeometry;
+}
+
+export interface RetrainRules {
+  pseudoLabelMinEnergy: number;
+  validationShare: number;
+}
+
+export interface SlideLabels {
+  reviewedRegions: PolygonGeometry[];
+  validationRegions: PolygonGeometry[];
+  truth: AreaGeometry[];
+  pseudoLabels: AreaGeometry[];
+  ignore: AreaGeometry[];
+  /** Counts for provenance. */
+  counts: { accepted: number; edited: number; added: number; rejected: number; pseudo: number; ignored: number; unresolved: number };
+}
+
+/** A stable number in [0, 1) from an id, so the split does not change between runs. */
+export function unitHash(id: string): number {
+  return createHash('sha256').update(id).digest().readUInt32BE(0) / 2 ** 32;
+}
+
+/** Splits regions into training and validation; with ≥ 2 regions and a share > 0 at least one is held back. */
+export function splitRegions(regions: ReviewRegion[], share: number): { train: ReviewRegion[]; validation: ReviewRegion[] } {
+  if (share <= 0 || regions.length < 2) return { train: regions, validation: [] };
+  const ranked = [...regions].sort((a, b) => unitHash(a.id) - unitHash(b.id));
+  const n = Math.min(regions.length - 1, Math.max(1, Math.round(regions.length * share)));
+  const held = new Set(ranked.slice(0, n).map((r) => r.id));
+  return { train: regions.filter((r) => !held.has(r.id)), validation: regions.filter((r) => held.has(r.id)) };
+}
+
+export function buildSlideLabels(regions: ReviewRegion[], corrections: ReviewCorrection[], predictions: ReviewPrediction[], rules: RetrainRules): SlideLabels {
+  const byId = new Map(predictions.map((p) => [p.id, p]));
+  const corrected = new Set(corrections.map((c) => c.itemId));
+  const counts = { accepted: 0, edited: 0, added: 0, rejected: 0, pseudo: 0, ignored: 0, unresolved: 0 };
+  const truth: AreaGeometry[] = [];
+  for (const c of corrections) {
+    counts[c.action]++;
+    if (c.action === 'rejected') continue;
+    const g = c.geometry ?? byId.get(c.itemId)?.geometry;
+    if (g) truth.push(g);
+    else counts.unresolved++;
+  }
+  const allRegions = regions.map((r) => r.geometry);
+  const pseudoLabels: AreaGeometry[] = [];
+  const ignore: AreaGeometry[] = [];
+  for (const p of predictions) {
+    if (corrected.has(p.id)) continue;
+    const c = centroidOf(p.geometry);
+    if (allRegions.some((g) => containsPoint(g, c))) continue; // inside review: background unless corrected
+    if (p.energy >= rules.pseudoLabelMinEnergy) {
+      pseudoLabels.push(p.geometry);
+      counts.pseudo++;
+    } else {
+      ignore.push(p.geometry);
+      counts.ignored++;
+    }
+  }
+  const split = splitRegions(regions, rules.validationShare);
+  return {
+    reviewedRegions: split.train.map((r) => r.geometry),
+    validationRegions: split.validation.map((r) => r.geometry),
+    truth,
+    pseudoLabels,
+    ignore,
+    counts,
+  };
+}
+
+/** Promotion rule: the new version may be at most `tolerance` worse than its parent on validation Dice. */
+export function shouldPromote(newMetrics: Record<string, number>, parentMetrics: Record<string, number>, tolerance: number): boolean {
+  const a = newMetrics.dice;
+  const b = parentMetrics.dice;
+  if (a === undefined || !Number.isFinite(a)) return false;
+  if (b === undefined || !Number.isFinite(b)) return true;
+  return a >= b - tolerance;
+}

@@ -1,0 +1,85 @@
+// The one readRegion implementation every slide reader shares (OME-Zarr store, TIFF/SVS/PNG file
+// readers): pick the best level, fetch the integer window it needs (white outside the slide), then
+// area-average to the exact scale and lay out HWC or CHW. A reader supplies only "read this window
+// of this level".
+import { AppError } from '../contracts/errors.ts';
+import type { ReadRegionOptions, RegionPx, RgbImage, SlideInfo, SlideReader } from '../contracts/slide.ts';
+import { areaDownsample, hwcToChw } from './area-downsample.ts';
+import { levelWindow, outputSize, pickLevel } from './pyramid-levels.ts';
+
+/** One pyramid level as a reader sees it. */
+export interface LevelSource {
+  width: number;
+  height: number;
+  /** Level-0 pixels per level pixel (W0 / width, H0 / height); 2^k exactly for our OME-Zarr. */
+  scaleX: number;
+  scaleY: number;
+  /** Interleaved RGB of [x, x+w) × [y, y+h); the rectangle is always inside the level. */
+  read(x: number, y: number, w: number, h: number, signal?: AbortSignal): Promise<Uint8Array>;
+}
+
+/** Refuses windows that would need more than this many level pixels (about 1.2 GB of RGB). */
+export const MAX_WINDOW_PIXELS = 2 ** 28;
+
+const WHITE = 255;
+
+/** Reads any rectangle of a level; pixels outside the level are white. */
+export async function readLevelRect(level: LevelSource, x: number, y: number, w: number, h: number, signal?: AbortSignal): Promise<Uint8Array> {
+  const cx0 = Math.max(0, x);
+  const cy0 = Math.max(0, y);
+  const cx1 = Math.min(level.width, x + w);
+  const cy1 = Math.min(level.height, y + h);
+  if (cx0 === x && cy0 === y && cx1 === x + w && cy1 === y + h) return level.read(x, y, w, h, signal);
+  const out = new Uint8Array(w * h * 3).fill(WHITE);
+  if (cx1 <= cx0 || cy1 <= cy0) return out;
+  const inner = await level.read(cx0, cy0, cx1 - cx0, cy1 - cy0, signal);
+  const iw = (cx1 - cx0) * 3;
+  for (let r = 0; r < cy1 - cy0; r++) out.set(inner.subarray(r * iw, (r + 1) * iw), ((cy0 - y + r) * w + (cx0 - x)) * 3);
+  return out;
+}
+
+export function validateRegion(region: RegionPx, downsample: number): void {
+  const nums = [region.x, region.y, region.width, region.height, downsample];
+  if (!nums.every(Number.isFinite) || region.width < 0 || region.height < 0) {
+    throw new AppError('E_SLIDE_BAD_REGION', `region must have finite x, y and non-negative width, height (got ${JSON.stringify(region)})`, { details: { region } });
+  }
+  if (!(downsample >= 1)) {
+    throw new AppError('E_SLIDE_BAD_REGION', `downsample must be a number ≥ 1 (got ${downsample}); level-0 pixels are the finest the slide has`, { details: { downsample } });
+  }
+}
+
+/** readRegion over a set of levels (level 0 first). */
+export async function readRegionFromLevels(levels: readonly LevelSource[], region: RegionPx, downsample: number, options: ReadRegionOptions = {}): Promise<RgbImage> {
+  validateRegion(region, downsample);
+  options.signal?.throwIfAborted();
+  const layout = options.layout ?? 'HWC';
+  const { width: ow, height: oh } = outputSize(region, downsample);
+  if (ow === 0 || oh === 0) return { data: new Uint8Array(0), width: ow, height: oh, layout };
+  const li = pickLevel(levels.map((l) => ({ width: l.width, height: l.height, downsample: l.scaleX })), downsample);
+  const level = levels[li];
+  const win = levelWindow(region, downsample, ow, oh, level.scaleX, level.scaleY);
+  if (win.width * win.height > MAX_WINDOW_PIXELS) {
+    throw new AppError('E_SLIDE_REGION_TOO_LARGE', `region ${region.width}×${region.height} at downsample ${downsample} needs ${win.width}×${win.height} pixels of level ${li}; read it in smaller pieces or at a larger downsample`, { details: { region, downsample, level: li } });
+  }
+  const src = await readLevelRect(level, win.x, win.y, win.width, win.height, options.signal);
+  const out = areaDownsample({ data: src, width: win.width, height: win.height, channels: 3 }, { x0: win.originX, y0: win.originY, factorX: win.factorX, factorY: win.factorY, outWidth: ow, outHeight: oh });
+  return { data: layout === 'CHW' ? hwcToChw(out.data, ow, oh) : out.data, width: ow, height: oh, layout };
+}
+
+/** Builds a SlideReader from levels; `info.levels` is derived from them. */
+export function createLevelledReader(info: Omit<SlideInfo, 'levels'>, levels: readonly LevelSource[], close: () => Promise<void> = async () => {}): SlideReader {
+  const full: SlideInfo = { ...info, levels: levels.map((l) => ({ width: l.width, height: l.height, downsample: l.scaleX })) };
+  let closed = false;
+  return {
+    info: full,
+    readRegion(region, downsample, options) {
+      if (closed) return Promise.reject(new AppError('E_SLIDE_CLOSED', `slide ${info.source} was closed; open it again to read`));
+      return readRegionFromLevels(levels, region, downsample, options);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await close();
+    },
+  };
+}
