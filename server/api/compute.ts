@@ -99,4 +99,6 @@ export interface ComputeBackend {
   /** Validates a model package directory; returns its version name and metrics. */
   inspectModel(dir: string): Promise<{ version: string; parent: string | null; metrics: Record<string, number> }>;
   train(request: TrainRequest, ctx: { signal: AbortSignal; onProgress: (p: TrainProgress) => void }): Promise<TrainOutcome>;
+  /** Releases runtimes (model sessions) at shutdown. */
+  close(): Promise<void>;
 }

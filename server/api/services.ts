@@ -6,7 +6,7 @@
 import { mkdirSync, cpSync, rmSync, existsSync } from 'node:fs';
 import { join, basename } from 'node:path';
 import { AppError } from '../contracts/errors.ts';
-import type { ServerMessage, ServerMessageOf, ProtocolLimits } from '../contracts/protocol.ts';
+import type { ServerMessageOf, ProtocolLimits } from '../contracts/protocol.ts';
 import type { RegionPx } from '../contracts/slide.ts';
 import type { ServerConfig } from '../config/server-config.ts';
 import { buildSlideLabels, shouldPromote } from '../review/training-data.ts';
@@ -19,8 +19,11 @@ import { Store, type JobRecord, type ModelRecord, type SlideRecord, type StoredO
 import type { SlideReader } from '../contracts/slide.ts';
 
 /** A message for clients; `origin` names the request that caused it (its session gets the requestId). */
+/** Messages the server pushes to every client (requestId filled per connection). */
+export type PushMessage = ServerMessageOf<'job.status'> | ServerMessageOf<'train.progress'> | ServerMessageOf<'model.updated'> | ServerMessageOf<'model.active'>;
+
 export interface ServerEvent {
-  message: ServerMessage;
+  message: PushMessage;
   origin: JobOrigin | undefined;
 }
 
@@ -44,6 +47,8 @@ export class Services {
   readonly #listeners = new Set<(e: ServerEvent) => void>();
   /** Whole-slide predictions in flight, shared by concurrent candidates.next requests. */
   readonly #slidePredictions = new Map<string, Promise<void>>();
+  /** Loss/Dice points of recent training jobs, for the status page's curves (not persisted). */
+  readonly trainCurves = new Map<string, { step: number; loss: number | null; dice: number | null }[]>();
 
   constructor(config: Readonly<ServerConfig>, compute: ComputeBackend) {
     this.config = config;
@@ -70,7 +75,7 @@ export class Services {
     return () => this.#listeners.delete(listener);
   }
 
-  #emit(message: ServerMessage, origin: JobOrigin | undefined): void {
+  #emit(message: PushMessage, origin: JobOrigin | undefined): void {
     for (const l of this.#listeners) l({ message, origin });
   }
 
@@ -84,6 +89,7 @@ export class Services {
     await this.jobs.stopAll();
     await this.#models.closeAll();
     await this.#slides.closeAll();
+    await this.compute.close();
     this.store.close();
   }
 
@@ -348,6 +354,13 @@ export class Services {
               signal,
               onProgress: (p) => {
                 progress({ ...p });
+                let curve = this.trainCurves.get(jobId);
+                if (!curve) {
+                  curve = [];
+                  this.trainCurves.set(jobId, curve);
+                  if (this.trainCurves.size > 10) this.trainCurves.delete(this.trainCurves.keys().next().value ?? '');
+                }
+                if (curve.length < 2000) curve.push({ step: p.step, loss: p.loss, dice: p.dice });
                 this.#emit({ type: 'train.progress', requestId: null, jobId, phase: p.phase, step: p.step, total: p.total, loss: p.loss, dice: p.dice, eta: p.etaSeconds }, origin);
               },
             },

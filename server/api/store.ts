@@ -232,6 +232,11 @@ export class Store {
     if (this.#db.open) this.#db.close();
   }
 
+  /** The durability settings of this connection (synchronous 2 = FULL). */
+  durability(): { journalMode: string; synchronous: number } {
+    return { journalMode: String(this.#db.pragma('journal_mode', { simple: true })), synchronous: Number(this.#db.pragma('synchronous', { simple: true })) };
+  }
+
   // --- slides -------------------------------------------------------------------------------
 
   addSlide(s: { name: string; path: string; status: SlideStatus; width?: number | null; height?: number | null; mpp?: number | null; format?: string | null; id?: string }): SlideRecord {

@@ -15,6 +15,7 @@ import {
   encodeTileInput,
   finishTileSums,
   isEmptyTile,
+  resetTileSums,
   type EmptyTileRule,
   type TileSums,
 } from './tile-maths.ts';
@@ -23,8 +24,6 @@ import { planTiles, tilesTouching, type TilePlan, type TileRect } from './tile-p
 export interface TileRunOptions {
   flips: Flip[];
   emptyTile: EmptyTileRule;
-  /** Tile results kept for reuse by the next block (≈ one column of tiles is enough). */
-  cacheTiles: number;
   signal?: AbortSignal;
   /** Called after each tile (done, total of the current rectangle). */
   onTile?: (done: number, total: number) => void;
@@ -70,9 +69,10 @@ export class TileRunner {
   readonly #session: ModelSession;
   readonly #source: PixelSource;
   readonly #options: TileRunOptions;
+  /** Results of tiles shared with the rectangle asked for next (null = skipped as empty). */
   readonly #cache = new Map<number, TileResult>();
   readonly #gauss: Float32Array;
-  #prefetch: { key: string; rect: GridRect; data: Promise<Uint8Array> } | undefined;
+  #prefetch: { rect: GridRect; data: Promise<Uint8Array> } | undefined;
 
   constructor(session: ModelSession, source: PixelSource, options: Partial<TileRunOptions> = {}) {
     const m = session.manifest;
@@ -81,7 +81,6 @@ export class TileRunner {
     this.#options = {
       flips: options.flips ?? m.inference.flips,
       emptyTile: options.emptyTile ?? DEFAULT_EMPTY_TILE_RULE,
-      cacheTiles: options.cacheTiles ?? 64,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onTile ? { onTile: options.onTile } : {}),
     };
@@ -94,84 +93,125 @@ export class TileRunner {
     return tilesTouching(this.plan, rect).filter((t) => !this.#cache.has(t.index));
   }
 
-  /** Starts reading the pixels `rect` will need, so the read overlaps the current model work. */
+  /**
+   * Starts reading the pixels `rect` will need (tiles not cached yet), so the read overlaps the
+   * current block's model work. A later predictRect(rect) uses it when it covers what is needed.
+   */
   prefetch(rect: GridRect): void {
     const need = this.#pendingTiles(rect);
     if (need.length === 0) return;
     const u = unionRect(need);
-    const key = `${u.x},${u.y},${u.width},${u.height}`;
     const data = this.#source.read(u, this.#options.signal);
     data.catch(() => {}); // surfaced when awaited
-    this.#prefetch = { key, rect: u, data };
+    this.#prefetch = { rect: u, data };
   }
 
-  async #readUnion(u: GridRect): Promise<Uint8Array> {
-    const key = `${u.x},${u.y},${u.width},${u.height}`;
+  async #readUnion(u: GridRect): Promise<{ rect: GridRect; data: Uint8Array }> {
     const t0 = performance.now();
-    const p = this.#prefetch?.key === key ? this.#prefetch.data : this.#source.read(u, this.#options.signal);
+    const pre = this.#prefetch;
     this.#prefetch = undefined;
-    const data = await p;
+    const covers = pre && pre.rect.x <= u.x && pre.rect.y <= u.y && pre.rect.x + pre.rect.width >= u.x + u.width && pre.rect.y + pre.rect.height >= u.y + u.height;
+    const got = covers ? { rect: pre.rect, data: await pre.data } : { rect: u, data: await this.#source.read(u, this.#options.signal) };
     this.stats.readMs += performance.now() - t0;
-    return data;
+    return got;
   }
 
-  #remember(index: number, result: TileResult): void {
-    this.#cache.set(index, result);
-    while (this.#cache.size > this.#options.cacheTiles) {
-      const oldest = this.#cache.keys().next();
-      if (oldest.done) break;
-      this.#cache.delete(oldest.value);
-    }
+  /** Prefetch for `next`, leaving out tiles the current rectangle is about to cache. */
+  #prefetchAfter(next: GridRect, current: TileRect[]): void {
+    const soon = new Set(current.map((t) => t.index));
+    const need = tilesTouching(this.plan, next).filter((t) => !this.#cache.has(t.index) && !soon.has(t.index));
+    if (need.length === 0) return;
+    const u = unionRect(need);
+    const data = this.#source.read(u, this.#options.signal);
+    data.catch(() => {});
+    this.#prefetch = { rect: u, data };
   }
 
-  /** Maps of a grid rectangle, exactly as a single pass over the whole image would give them. */
-  async predictRect(rect: GridRect): Promise<PredictionMaps> {
-    const signal = this.#options.signal;
+  /**
+   * Maps of a grid rectangle, exactly as a single pass over the whole image would give them.
+   * `next` (the rectangle the caller will ask for next) starts its pixel read early and keeps the
+   * results of the tiles both rectangles share, so no tile runs twice for neighbouring blocks.
+   */
+  async predictRect(rect: GridRect, next?: GridRect): Promise<PredictionMaps> {
     const tiles = tilesTouching(this.plan, rect);
-    const need = tiles.filter((t) => !this.#cache.has(t.index));
-    const fresh = new Map<number, TileResult>();
-    if (need.length > 0) {
-      const u = unionRect(need);
-      const pixels = await this.#readUnion(u);
-      await this.#runTiles(need.map((t) => ({ t, rgb: cutTile(pixels, u, t) })), fresh, tiles.length - need.length, tiles.length);
-    }
-    signal?.throwIfAborted();
+    const keep = new Set(next ? tilesTouching(this.plan, next).map((t) => t.index) : []);
     const acc = new BlendAccumulator(rect);
+    const cached = new Map<number, TileResult>();
+    // Results are blended strictly in tile order, whichever arrive first (cached ones do), so float
+    // sums are bit-identical to a single pass whatever the block size.
+    const queue: { t: TileRect; res: TileResult; ready: boolean }[] = tiles.map((t) => ({ t, res: null, ready: false }));
+    const slot = new Map<number, number>(tiles.map((t, i) => [t.index, i]));
+    let head = 0;
+    const take = (t: TileRect, res: TileResult): void => {
+      const q = queue[slot.get(t.index) ?? -1];
+      if (!q) return;
+      q.res = res;
+      q.ready = true;
+      if (keep.has(t.index)) cached.set(t.index, res);
+      for (let h = queue[head]; h && h.ready; h = queue[++head]) {
+        if (h.res) acc.add(h.t.x, h.t.y, h.t.size, h.res, this.#gauss);
+        h.res = null;
+      }
+    };
+    const need: TileRect[] = [];
     for (const t of tiles) {
-      const res = fresh.has(t.index) ? fresh.get(t.index) : this.#cache.get(t.index);
-      if (fresh.has(t.index)) this.#remember(t.index, res ?? null);
-      else this.stats.tilesReused++;
-      if (res) acc.add(t.x, t.y, t.size, res, this.#gauss);
+      if (this.#cache.has(t.index)) {
+        this.stats.tilesReused++;
+        take(t, this.#cache.get(t.index) ?? null);
+      } else {
+        need.push(t);
+      }
     }
+    if (need.length > 0) {
+      const pixels = await this.#readUnion(unionRect(need));
+      if (next) this.#prefetchAfter(next, tiles);
+      await this.#runTiles(need, pixels, take, tiles.length - need.length, tiles.length);
+    } else if (next) {
+      this.#prefetchAfter(next, tiles);
+    }
+    // Only tiles shared with the next rectangle stay in memory.
+    this.#cache.clear();
+    for (const [k, v] of cached) this.#cache.set(k, v);
+    this.#options.signal?.throwIfAborted();
     return acc.finish(rect);
   }
 
   /**
    * Runs all flips of all non-empty tiles. The next input is normalised before awaiting the current
-   * run, and the previous output is decoded right after, so JS work sits between two model runs
-   * only once per run and never holds a run back.
+   * run and the previous output is decoded right after starting one, so the JS work between two
+   * model runs stays small. Tiles are cut from the pixel buffer lazily, one at a time.
    */
-  async #runTiles(items: { t: TileRect; rgb: Uint8Array }[], out: Map<number, TileResult>, doneBefore: number, total: number): Promise<void> {
+  async #runTiles(
+    tiles: TileRect[],
+    pixels: { rect: GridRect; data: Uint8Array },
+    take: (t: TileRect, res: TileResult) => void,
+    doneBefore: number,
+    total: number,
+  ): Promise<void> {
     const m = this.#session.manifest;
     const size = m.input.tile;
     const flips = this.#options.flips;
-    const jobs: { t: TileRect; flip: Flip; rgb: Uint8Array; last: boolean }[] = [];
+    const signal = this.#options.signal;
     let done = doneBefore;
-    for (const { t, rgb } of items) {
-      if (isEmptyTile(rgb, size * size, this.#options.emptyTile)) {
-        out.set(t.index, null);
-        this.stats.tilesSkipped++;
-        this.#options.onTile?.(++done, total);
-        continue;
+    type Job = { t: TileRect; flip: Flip; rgb: Uint8Array; last: boolean };
+    const self = this;
+    function* jobs(): Generator<Job> {
+      for (const t of tiles) {
+        const rgb = cutTile(pixels.data, pixels.rect, t);
+        if (isEmptyTile(rgb, size * size, self.#options.emptyTile)) {
+          self.stats.tilesSkipped++;
+          take(t, null);
+          self.#options.onTile?.(++done, total);
+          continue;
+        }
+        for (let i = 0; i < flips.length; i++) yield { t, flip: flips[i] as Flip, rgb, last: i === flips.length - 1 };
       }
-      flips.forEach((flip, i) => jobs.push({ t, flip, rgb, last: i === flips.length - 1 }));
     }
-    if (jobs.length === 0) return;
     const inSpec = { layout: m.input.layout, mean: m.input.mean, std: m.input.std };
     const outSpec = { layout: m.input.layout, kind: m.output.kind, channels: m.output.channels, foregroundChannel: m.output.foregroundChannel };
-    const buffers = [new Float32Array(3 * size * size), new Float32Array(3 * size * size)];
+    const buffers = [new Float32Array(3 * size * size), new Float32Array(3 * size * size)] as const;
     let sums: TileSums = createTileSums(size);
-    const decode = (job: (typeof jobs)[number], output: Float32Array): void => {
+    const decode = (job: Job, output: Float32Array): void => {
       try {
         accumulateTileOutput(output, size, job.flip, outSpec, sums);
       } catch (err) {
@@ -181,22 +221,30 @@ export class TileRunner {
         throw err;
       }
       if (job.last) {
-        out.set(job.t.index, finishTileSums(sums));
-        sums = createTileSums(size);
+        take(job.t, finishTileSums(sums));
+        resetTileSums(sums);
         this.stats.tilesRun++;
         this.#options.onTile?.(++done, total);
       }
     };
-    let input = encodeTileInput(jobs[0]!.rgb, size, jobs[0]!.flip, inSpec, buffers[0]!);
-    let previous: { job: (typeof jobs)[number]; output: Float32Array } | undefined;
-    for (let j = 0; j < jobs.length; j++) {
-      this.#options.signal?.throwIfAborted();
+    const it = jobs();
+    let current = it.next();
+    if (current.done) return;
+    let slot = 0;
+    let input = encodeTileInput(current.value.rgb, size, current.value.flip, inSpec, buffers[slot]);
+    let previous: { job: Job; output: Float32Array } | undefined;
+    while (!current.done) {
+      signal?.throwIfAborted();
       const running = this.#session.run(input);
       if (previous) decode(previous.job, previous.output);
-      const next = jobs[j + 1];
-      if (next) input = encodeTileInput(next.rgb, size, next.flip, inSpec, buffers[(j + 1) % 2]!);
-      previous = { job: jobs[j]!, output: await running };
+      const upcoming = it.next();
+      if (!upcoming.done) {
+        slot = 1 - slot;
+        input = encodeTileInput(upcoming.value.rgb, size, upcoming.value.flip, inSpec, buffers[slot]);
+      }
+      previous = { job: current.value, output: await running };
       this.stats.modelRuns++;
+      current = upcoming;
     }
     if (previous) decode(previous.job, previous.output);
   }

@@ -44,25 +44,24 @@ export function labelComponents(mask: ArrayLike<number>, width: number, height: 
     parent[ra] = rb;
     return rb;
   };
+  const eight = connectivity === 8;
   for (let y = 0; y < height; y++) {
     const row = y * width;
     for (let x = 0; x < width; x++) {
       const i = row + x;
       if (!mask[i]) continue;
-      let l = 0;
-      const consider = (j: number) => {
-        const lj = labels[j];
-        if (lj) l = l ? union(l, lj) : find(lj);
-      };
-      if (x > 0) consider(i - 1);
-      if (y > 0) {
-        consider(i - width);
-        if (connectivity === 8) {
-          if (x > 0) consider(i - width - 1);
-          if (x + 1 < width) consider(i - width + 1);
-        }
-      }
-      if (!l) {
+      // Neighbours already visited: west, north (and north-west, north-east for 8-connectivity).
+      const w = x > 0 ? labels[i - 1] : 0;
+      const n = y > 0 ? labels[i - width] : 0;
+      const nw = eight && y > 0 && x > 0 ? labels[i - width - 1] : 0;
+      const ne = eight && y > 0 && x + 1 < width ? labels[i - width + 1] : 0;
+      let l = w || n || nw || ne;
+      if (l) {
+        if (w && w !== l) l = union(l, w);
+        if (n && n !== l) l = union(l, n);
+        if (nw && nw !== l) l = union(l, nw);
+        if (ne && ne !== l) l = union(l, ne);
+      } else {
         if (next >= parent.length) {
           const grown = new Int32Array(parent.length * 2);
           grown.set(parent);

@@ -51,7 +51,8 @@ class Drop extends Error {
 
 type Report = (code: GeoJsonProblemCode, severity: ProblemSeverity, message: string) => void;
 
-function cleanPolygons(g: AreaGeometry, decimals: number, minArea: number, report: Report, label: string): LinearRing[][] {
+/** Rounded, closed polygons without slivers; dropped outer rings are listed in `droppedParts`. */
+function cleanPolygons(g: AreaGeometry, decimals: number, minArea: number, report: Report, label: string, droppedParts: string[] = []): LinearRing[][] {
   const out: LinearRing[][] = [];
   polygonsOf(g).forEach((rings, pi) => {
     const kept: LinearRing[] = [];
@@ -60,7 +61,7 @@ function cleanPolygons(g: AreaGeometry, decimals: number, minArea: number, repor
       let area = Math.abs(ringSignedArea(r));
       if (r.length >= 4 && area < minArea) area = ringFillArea(r);
       if (r.length < 4 || area < minArea) {
-        if (ri === 0) report('DEGENERATE_RING', 'repaired', `${label} polygon ${pi}: outer ring is a sliver after rounding (area ${area.toPrecision(2)} px²); polygon dropped`);
+        if (ri === 0) droppedParts.push(`${label} polygon ${pi}: outer ring is a sliver after rounding to ${decimals} decimals (area ${area.toPrecision(2)} px²)`);
         else if (kept.length > 0) report('DEGENERATE_RING', 'repaired', `${label} polygon ${pi}: hole ${ri} is a sliver; hole dropped`);
         return;
       }
@@ -77,8 +78,10 @@ function asArea(polys: LinearRing[][]): AreaGeometry {
 
 /** Rounds, closes and validates an area geometry; repairs it with JTS when QuPath 0.6 would refuse it. */
 function safeArea(g: AreaGeometry, decimals: number, minArea: number, report: Report, label: string): { geometry: AreaGeometry; changed: boolean } {
-  const polys = cleanPolygons(g, decimals, minArea, report, label);
-  if (polys.length === 0) throw new Drop('EMPTY_GEOMETRY', `${label}: nothing with an area is left after rounding to ${decimals} decimals`);
+  const droppedParts: string[] = [];
+  const polys = cleanPolygons(g, decimals, minArea, report, label, droppedParts);
+  if (polys.length === 0) throw new Drop('DEGENERATE_RING', `${droppedParts[0] ?? label}; nothing with an area is left`);
+  for (const m of droppedParts) report('DEGENERATE_RING', 'repaired', `${m}; that polygon dropped`);
   let geometry = asArea(polys);
   const err = areaValidityError(geometry);
   if (!err) return { geometry, changed: geometry.type !== g.type || polys.length !== polygonsOf(g).length };

@@ -77,31 +77,48 @@ export function areaDownsample(src: Raster, o: AreaDownsampleOptions): Raster {
   }
   const wx = axisWeights(o.x0, o.factorX, ow, sw);
   const wy = axisWeights(o.y0, o.factorY, oh, sh);
+  // Clamped source offsets per weight, precomputed so the inner loops are plain multiply-adds.
+  const xIdx = new Int32Array(wx.weights.length);
+  for (let i = 0; i < ow; i++) for (let k = 0; k < wx.count[i]; k++) xIdx[wx.offset[i] + k] = clampIndex(wx.start[i] + k, sw) * ch;
+  const xSum = new Float64Array(ow);
+  for (let i = 0; i < ow; i++) for (let k = 0; k < wx.count[i]; k++) xSum[i] += wx.weights[wx.offset[i] + k];
   // Horizontal pass only over the source rows some output row needs.
   const rowLo = clampIndex(wy.start[0], sh);
   const rowHi = clampIndex(wy.start[oh - 1] + wy.count[oh - 1] - 1, sh);
   const rows = rowHi - rowLo + 1;
-  const tmp = new Float64Array(rows * ow * ch);
-  const acc = new Float64Array(ch);
+  const rowLen = ow * ch;
+  const tmp = new Float64Array(rows * rowLen);
   for (let r = 0; r < rows; r++) {
     const srcRow = (rowLo + r) * sw * ch;
-    const tmpRow = r * ow * ch;
+    let t = r * rowLen;
     for (let i = 0; i < ow; i++) {
-      acc.fill(0);
-      let wsum = 0;
-      const n = wx.count[i];
       const off = wx.offset[i];
-      for (let k = 0; k < n; k++) {
-        const w = wx.weights[off + k];
-        if (w === 0) continue;
-        const p = srcRow + clampIndex(wx.start[i] + k, sw) * ch;
-        for (let c = 0; c < ch; c++) acc[c] += w * data[p + c];
-        wsum += w;
+      const end = off + wx.count[i];
+      const inv = 1 / xSum[i];
+      if (ch === 3) {
+        let a0 = 0;
+        let a1 = 0;
+        let a2 = 0;
+        for (let k = off; k < end; k++) {
+          const w = wx.weights[k];
+          const p = srcRow + xIdx[k];
+          a0 += w * data[p];
+          a1 += w * data[p + 1];
+          a2 += w * data[p + 2];
+        }
+        tmp[t++] = a0 * inv;
+        tmp[t++] = a1 * inv;
+        tmp[t++] = a2 * inv;
+      } else {
+        for (let c = 0; c < ch; c++) {
+          let acc = 0;
+          for (let k = off; k < end; k++) acc += wx.weights[k] * data[srcRow + xIdx[k] + c];
+          tmp[t++] = acc * inv;
+        }
       }
-      for (let c = 0; c < ch; c++) tmp[tmpRow + i * ch + c] = acc[c] / wsum;
     }
   }
-  const rowAcc = new Float64Array(ow * ch);
+  const rowAcc = new Float64Array(rowLen);
   for (let j = 0; j < oh; j++) {
     rowAcc.fill(0);
     let wsum = 0;
@@ -110,13 +127,14 @@ export function areaDownsample(src: Raster, o: AreaDownsampleOptions): Raster {
     for (let k = 0; k < n; k++) {
       const w = wy.weights[off + k];
       if (w === 0) continue;
-      const t = (clampIndex(wy.start[j] + k, sh) - rowLo) * ow * ch;
-      for (let q = 0; q < ow * ch; q++) rowAcc[q] += w * tmp[t + q];
+      const t = (clampIndex(wy.start[j] + k, sh) - rowLo) * rowLen;
+      for (let q = 0; q < rowLen; q++) rowAcc[q] += w * tmp[t + q];
       wsum += w;
     }
-    const base = j * ow * ch;
-    // The epsilon makes exact halves round up despite float error, matching `halveRgb`.
-    for (let q = 0; q < ow * ch; q++) out[base + q] = Math.floor(rowAcc[q] / wsum + 0.5 + 1e-7);
+    const base = j * rowLen;
+    const inv = 1 / wsum;
+    // The epsilon makes exact halves round up despite float error, matching `halveRaster`.
+    for (let q = 0; q < rowLen; q++) out[base + q] = Math.floor(rowAcc[q] * inv + 0.5 + 1e-7);
   }
   return { data: out, width: ow, height: oh, channels: ch };
 }

@@ -121,6 +121,10 @@ export async function openTiffSlide(path: string, options: OpenFileOptions = {})
   }
   if (pages.length === 0) throw new AppError('E_SLIDE_CORRUPT', `${path} has no images`);
   const base = pages[0];
+  if (!(base.width > 0 && base.height > 0 && base.bits > 0 && base.spp > 0)) {
+    throw new AppError('E_SLIDE_CORRUPT', `${path}: the first image's tags are unreadable (size ${base.width}×${base.height}, ${base.bits} bits); the file is probably truncated`);
+  }
+  await checkInside(base, fileSize, path);
   const desc = base.description;
   const format = isAperioDescription(desc) ? 'aperio-svs' : isOmeXml(desc) ? 'ome-tiff' : 'tiff';
   let mpp: number | null = null;

@@ -3,7 +3,9 @@
 // see unet-graph.ts) per batch on onnxruntime-node. Graphs and sessions are built lazily per
 // (n, height, width) and cached; the optimizer stays in JS outside the engine (training/optim/).
 // `device: 'cuda'` tries the CUDA execution provider and falls back to CPU with a one-line warning.
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { AppError } from '../../contracts/errors.ts';
 import type { BatchNormStats, StepResult, TrainBatch, TrainingEngine, UNetSpec, WeightTensor } from '../../contracts/training.ts';
@@ -100,6 +102,21 @@ function floats(out: ort.InferenceSession.OnnxValueMapType, name: string): Float
   return x;
 }
 
+/**
+ * Whether onnxruntime-node's CUDA provider library was installed next to its binding (the npm
+ * install downloads it only without ONNXRUNTIME_NODE_INSTALL=skip). Checking first avoids
+ * onnxruntime's multi-line load error on every CPU-only machine.
+ */
+function cudaProviderInstalled(): boolean {
+  try {
+    const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+    // The package entry is dist/index.js; its binding loads ../bin/napi-v6/<platform>/<arch>/.
+    return existsSync(fileURLToPath(new URL(`../bin/napi-v6/${process.platform}/${process.arch}/${lib}`, import.meta.resolve('onnxruntime-node'))));
+  } catch {
+    return false;
+  }
+}
+
 export async function createOrtEngine(spec: UNetSpec, options: OrtEngineOptions = {}): Promise<OrtTrainingEngine> {
   const threads = options.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new AppError('E_ARG_INVALID', `threads must be a positive integer, got ${threads}`);
@@ -108,6 +125,10 @@ export async function createOrtEngine(spec: UNetSpec, options: OrtEngineOptions 
   const graphOptions: UNetGraphOptions = { bnEpsilon: options.bnEpsilon };
   const bnDefs = unetBatchNorms(spec);
   let device: 'cpu' | 'cuda' = options.device ?? 'cpu';
+  if (device === 'cuda' && !cudaProviderInstalled()) {
+    device = 'cpu';
+    warn('loupe: the CUDA execution provider of onnxruntime-node is not installed; training on CPU');
+  }
   const cache = new Map<string, Promise<CachedSession>>();
   let disposed = false;
 
@@ -117,7 +138,8 @@ export async function createOrtEngine(spec: UNetSpec, options: OrtEngineOptions 
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
+    // A missing CUDA provider is expected and reported in one line below, not as onnxruntime's log.
+    logSeverityLevel: device === 'cuda' ? 4 : 3,
   });
 
   const open = async (bytes: Uint8Array): Promise<ort.InferenceSession> => {

@@ -5,10 +5,10 @@ import { OnnxGraphBuilder, attr } from '../../../server/lib/onnx-builder.ts';
 import { seededRandom } from '../../../server/training/unet-spec.ts';
 
 /** fg logit = a·x_R + b (x = pixel/255 with mean 0, std 1), bg logit 0; NCHW, 2-channel logits. */
-export function pointwiseModel(tile: number | string = 'T', a = 4, b = -2): Uint8Array {
+export function pointwiseModel(tile: number | string = 'T', a = 4, b = -2, weights: [number, number, number] = [a, 0, 0]): Uint8Array {
   const g = new OnnxGraphBuilder('pointwise');
   g.input('image', 'float32', ['N', 3, tile, tile]);
-  const w = g.float([0, 0, 0, a, 0, 0], [2, 3, 1, 1]);
+  const w = g.float([0, 0, 0, ...weights], [2, 3, 1, 1]);
   const bias = g.float([0, b], [2]);
   g.op('Conv', ['image', w, bias], { kernel_shape: attr.ints([1, 1]) }, 'logits');
   g.output('logits', 'float32', ['N', 2, tile, tile]);
@@ -60,4 +60,9 @@ export function nanModel(): Uint8Array {
   g.op('Log', [c], {}, 'out');
   g.output('out', 'float32', ['N', 2, 'H', 'W']);
   return g.build();
+}
+
+/** A "tissue detector": fg logit = 4 − 8·x_G, so pink stain (low green) is foreground, white is not. */
+export function stainModel(): Uint8Array {
+  return pointwiseModel('T', 0, 4, [0, -8, 0]);
 }

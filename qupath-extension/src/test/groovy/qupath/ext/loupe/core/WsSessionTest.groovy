@@ -1,0 +1,173 @@
+// The WebSocket session against the fake protocol-v1 server (every frame we send is checked there
+// with the server's TypeScript schema): hello/welcome, request correlation, progress, fragmented
+// large answers, pushes, server errors, inline pixels, refused tokens and reconnect after a drop.
+package qupath.ext.loupe.core
+
+import groovy.transform.CompileStatic
+import org.junit.AfterClass
+import org.junit.BeforeClass
+import org.junit.Test
+
+import java.util.concurrent.CopyOnWriteArrayList
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.ExecutionException
+import java.util.concurrent.TimeUnit
+
+import static org.junit.Assert.*
+
+@CompileStatic
+class WsSessionTest {
+    static FakeServer server
+
+    @BeforeClass static void start() { server = new FakeServer('s3cret') }
+    @AfterClass static void stop() { server?.close() }
+
+    private static WsSession connected() {
+        WsSession s = new WsSession(server.wsUri, 's3cret')
+        s.backoff = new Backoff(initialMs: 50, maxMs: 200)
+        s.connect().get(20, TimeUnit.SECONDS)
+        return s
+    }
+
+    @Test void helloGetsWelcomeWithModelsAndLimits() {
+        WsSession s = connected()
+        try {
+            assertEquals(WsSession.State.CONNECTED, s.state)
+            assertEquals('v1', s.welcome.activeModel)
+            assertEquals(500L, s.welcome.limit('maxCandidates', 0))
+            assertEquals(0.8d, s.welcome.models[0].metrics['dice'], 1e-9d)
+        } finally { s.close() }
+    }
+
+    @Test void predictRegionReportsProgressThenResultWithCandidatesQuPathCanImport() {
+        WsSession s = connected()
+        try {
+            List<PredictProgress> progress = new CopyOnWriteArrayList<>()
+            PredictRegion req = new PredictRegion(slide: 'slide-1', region: new Region(1000, 2000, 512, 512), downsample: 2, options: new PredictOptions(tta: true))
+            PredictResult r = s.call(req, PredictResult, 20_000) { ServerMessage m -> progress << (PredictProgress) m }
+            assertEquals([1, 2], progress*.done)
+            assertEquals(new Region(1000, 2000, 512, 512), r.region)
+            ConversionResult c = GeoJson.toQuPathCandidates(r.objects, r.modelVersion, r.slide)
+            assertEquals(2, c.features.size())
+            assertEquals([], c.skipped)
+            assertEquals('Loupe candidate', c.features[0].getAsJsonObject('properties').getAsJsonObject('classification').get('name').asString)
+        } finally { s.close() }
+    }
+
+    @Test void aLargeAnswerArrivingInFragmentsIsBufferedIntoOneMessage() {
+        WsSession s = connected()
+        try {
+            Candidates c = s.call(new CandidatesNext(slide: 'slide-1', limit: 900), Candidates, 30_000)
+            int size = Json.write(c.raw).length()
+            assertTrue("answer should be > 300 kB, was ${size}".toString(), size > 300_000)
+            assertEquals(900, c.objects.getAsJsonArray('features').size())
+            assertEquals(7, c.remaining)
+        } finally { s.close() }
+    }
+
+    @Test void correctionsAreAcknowledgedItemByItem() {
+        WsSession s = connected()
+        try {
+            String a = UUID.randomUUID().toString(), b = UUID.randomUUID().toString()
+            CorrectionsSubmit sub = new CorrectionsSubmit(slide: 'slide-1', reviewedRegions: [new Region(0, 0, 100, 100).toPolygon()],
+                    items: [new CorrectionItem(a, 'accepted', null, 'Glomerulus'), new CorrectionItem(b, 'added', GeoJson.rectangle(10, 10, 20, 20), 'Glomerulus')])
+            CorrectionsAck ack = s.call(sub, CorrectionsAck, 20_000)
+            assertEquals([a, b], ack.accepted)
+            assertEquals('sub-2-1', ack.submissionId)
+        } finally { s.close() }
+    }
+
+    @Test void quickRetrainStreamsProgressAndAnnouncesTheNewModel() {
+        WsSession s = connected()
+        try {
+            List<ServerMessage> pushes = new CopyOnWriteArrayList<>()
+            CountDownLatch updated = new CountDownLatch(1)
+            s.onMessage { ServerMessage m ->
+                if (m instanceof TrainProgress || m instanceof ModelUpdated) pushes << m
+                if (m instanceof ModelUpdated) updated.countDown()
+            }
+            JobStatus queued = s.call(new TrainStart(mode: 'quick'), JobStatus, 20_000)
+            assertEquals('queued', queued.state)
+            assertTrue(updated.await(20, TimeUnit.SECONDS))
+            List<TrainProgress> tp = pushes.findAll { it instanceof TrainProgress } as List<TrainProgress>
+            assertEquals(3, tp.size())
+            assertEquals(1d, tp[-1].fraction, 1e-9d)
+            ModelUpdated mu = (ModelUpdated) pushes[-1]
+            assertEquals('v2', mu.version)
+            assertTrue(mu.promoted)
+            assertEquals(queued.jobId, mu.jobId)
+        } finally { s.close() }
+    }
+
+    @Test void aServerErrorFailsOnlyItsRequestWithTheServersCode() {
+        WsSession s = connected()
+        try {
+            try {
+                s.call(new ModelActivate(version: 'v9'), ModelActive, 20_000)
+                fail('expected an error')
+            } catch (LoupeException e) {
+                assertEquals('E_MODEL_NOT_FOUND', e.code)
+            }
+            ModelActive ok = s.call(new ModelActivate(version: 'v2'), ModelActive, 20_000)
+            assertEquals('v2', ok.active)
+            assertEquals('v1', s.call(new ModelRollback(), ModelActive, 20_000).active)
+        } finally { s.close() }
+    }
+
+    @Test void inlinePixelsFollowTheRequestAsOneBinaryFrame() {
+        WsSession s = connected()
+        try {
+            byte[] png = ([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a] + (1..200).collect { 7 }) as byte[]
+            PredictResult r = s.call(new PredictRegion(slide: PredictRegion.INLINE, region: new Region(0, 0, 256, 256), downsample: 1, png: png), PredictResult, 20_000)
+            assertEquals(png.length, r.stats['inlineBytes'].intValue())
+        } finally { s.close() }
+    }
+
+    @Test void aWrongTokenIsReportedAndNotRetried() {
+        WsSession s = new WsSession(server.wsUri, 'wrong')
+        s.backoff = new Backoff(initialMs: 20, maxMs: 50)
+        try {
+            s.connect().get(20, TimeUnit.SECONDS)
+            fail('expected the token to be refused')
+        } catch (ExecutionException e) {
+            assertEquals('E_AUTH_TOKEN', ((LoupeException) e.cause).code)
+        }
+        Thread.sleep(300)
+        assertEquals(WsSession.State.DISCONNECTED, s.state)
+        s.close()
+    }
+
+    @Test void aDroppedConnectionFailsPendingRequestsThenReconnects() {
+        WsSession s = connected()
+        try {
+            CountDownLatch back = new CountDownLatch(1)
+            boolean sawReconnecting = false
+            s.onState { WsSession.StateChange c ->
+                if (c.state == WsSession.State.RECONNECTING) sawReconnecting = true
+                if (c.state == WsSession.State.CONNECTED) back.countDown()
+            }
+            try {
+                s.call(new PredictRegion(slide: 'drop-connection', region: new Region(0, 0, 10, 10)), PredictResult, 20_000)
+                fail('expected the connection to drop')
+            } catch (LoupeException e) {
+                assertEquals('E_CONNECTION_LOST', e.code)
+            }
+            assertTrue('reconnected', back.await(20, TimeUnit.SECONDS))
+            assertTrue(sawReconnecting)
+            assertEquals('v1', s.call(new ModelRollback(), ModelActive, 20_000).active)
+        } finally { s.close() }
+    }
+
+    @Test void requestsWhileDisconnectedFailFastWithAReadableError() {
+        WsSession s = new WsSession(new URI('ws://127.0.0.1:9/ws'), null)
+        s.backoff = new Backoff(maxAttempts: 1, initialMs: 10)
+        try { s.connect().get(20, TimeUnit.SECONDS); fail('nothing listens on port 9') } catch (ExecutionException e) {
+            assertEquals('E_CONNECTION_FAILED', ((LoupeException) e.cause).code)
+        }
+        try { s.call(new ModelRollback(), ModelActive, 1000); fail('not connected') } catch (LoupeException e) {
+            assertEquals('E_NOT_CONNECTED', e.code)
+            assertTrue(e.message.contains('Connect'))
+        }
+        s.close()
+    }
+}
