@@ -1,8 +1,7 @@
 // The real compute backend: slides/ opens slides (converting other formats to OME-Zarr once, in the
 // data directory's cache), fixtures/ provides the synthetic demo slide, models/ validates packages,
-// inference/ predicts and training/ refines. A piece that is not in this build yet answers
-// E_COMPUTE_UNAVAILABLE naming what is missing (and `notices()` says so on the status page and in
-// `welcome`); nothing here fakes a result.
+// inference/ predicts (model-runtime.ts) and training/ refines (compute-train.ts). Heavy modules are
+// imported on first use so that the server starts fast; nothing here fakes a result.
 import { join } from 'node:path';
 import { AppError } from '../contracts/errors.ts';
 import type { SlideReader } from '../contracts/slide.ts';
@@ -30,15 +29,10 @@ async function openSynthetic(path: string): Promise<SlideReader> {
   return createSyntheticSlide({ kind, width: n('width'), height: n('height'), seed: n('seed') });
 }
 
-function unavailable(what: string): AppError {
-  return new AppError('E_COMPUTE_UNAVAILABLE', `${what} is not available in this build of loupe yet`);
-}
-
 export function createCompute(options: { device: Device; dataDir: string }): ComputeBackend {
-  const missing = ['retraining (server/training/quick-refine.ts)'];
   const cacheDir = join(options.dataDir, 'slide-cache');
   return {
-    notices: () => missing.map((m) => `not available in this build: ${m}`),
+    notices: () => [],
     async openSlide(path: string): Promise<SlideReader> {
       if (path.startsWith(SYNTHETIC_SCHEME)) return openSynthetic(path);
       const { openSlide } = await import('../slides/open-slide.ts');
@@ -53,8 +47,9 @@ export function createCompute(options: { device: Device; dataDir: string }): Com
       const m = pkg.manifest;
       return { version: m.version, parent: m.parentVersion, metrics: m.provenance.metrics };
     },
-    async train(): Promise<TrainOutcome> {
-      throw unavailable('retraining');
+    async train(request, ctx): Promise<TrainOutcome> {
+      const { runTraining } = await import('./compute-train.ts');
+      return runTraining(request, ctx, { device: options.device, dataDir: options.dataDir });
     },
     async close(): Promise<void> {
       const { releaseModelSessions } = await import('../models/model-session.ts');

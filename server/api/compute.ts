@@ -44,6 +44,8 @@ export type RegionSource =
 /** A loaded model version (an ONNX session and its manifest). */
 export interface ModelRuntime {
   readonly version: string;
+  /** Level-0 pixels per model pixel: the scale the model sees (predictions are cheapest at it). */
+  readonly downsample: number;
   predictRegion(source: RegionSource, region: RegionPx, downsample: number, options: PredictRegionOptions, ctx: RunContext): Promise<RegionPrediction>;
   /** Whole slide (or tissue), for review candidates across the slide. */
   predictSlide(reader: SlideReader, ctx: RunContext): Promise<RegionPrediction>;
@@ -56,14 +58,17 @@ export interface TrainingSlide {
   reader: SlideReader;
   /** Areas reviewed in full: truth inside them = these objects, everything else background. */
   reviewedRegions: PolygonGeometry[];
-  /** accepted + edited + added objects (their final outlines). */
+  /** accepted + edited + added objects (their final outlines), outside the validation regions. */
   truth: AreaGeometry[];
+  /** Every corrected outline outside the validation regions (rejected ones included): where to look. */
+  focus: AreaGeometry[];
   /** Outside reviewed regions: confident predictions used as pseudo-labels. */
   pseudoLabels: AreaGeometry[];
   /** Outside reviewed regions: uncertain predictions whose pixels the loss ignores. */
   ignore: AreaGeometry[];
-  /** Reviewed regions held back to decide promotion. */
+  /** Reviewed regions held back to decide promotion, and the truth inside them. */
   validationRegions: PolygonGeometry[];
+  validationTruth: AreaGeometry[];
 }
 
 export interface TrainRequest {

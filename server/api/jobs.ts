@@ -106,6 +106,12 @@ export class JobRunner {
     return { job, finished: done };
   }
 
+  /** Resolves with the job's final record (at once when it has already ended). */
+  async wait(jobId: string): Promise<JobRecord> {
+    const r = this.#active.get(jobId);
+    return r ? r.done : this.#store.requireJob(jobId);
+  }
+
   /** Cancels a queued or running job; answers with its record once it has stopped. */
   async cancel(jobId: string): Promise<JobRecord> {
     const r = this.#active.get(jobId);

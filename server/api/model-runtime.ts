@@ -91,6 +91,7 @@ export async function loadModelRuntime(version: string, dir: string, options: { 
 
   return {
     version,
+    downsample: m.input.downsample,
     async predictRegion(source: RegionSource, region: RegionPx, downsample: number, options: PredictRegionOptions, ctx: RunContext): Promise<RegionPrediction> {
       const flips = flipsFor(options);
       const common = { ...(flips ? { flips } : {}), signal: ctx.signal, onProgress: (done: number, total: number) => ctx.onProgress?.({ done, total }) };

@@ -326,7 +326,17 @@ export class Services {
       const labels = buildSlideLabels(regions, corrections, predictions, this.config.retrain);
       const lease = await this.#slideLease(id);
       leases.push(lease);
-      slides.push({ slideId: id, reader: lease.value, reviewedRegions: labels.reviewedRegions, truth: labels.truth, pseudoLabels: labels.pseudoLabels, ignore: labels.ignore, validationRegions: labels.validationRegions });
+      slides.push({
+        slideId: id,
+        reader: lease.value,
+        reviewedRegions: labels.reviewedRegions,
+        truth: labels.truth,
+        focus: labels.focus,
+        pseudoLabels: labels.pseudoLabels,
+        ignore: labels.ignore,
+        validationRegions: labels.validationRegions,
+        validationTruth: labels.validationTruth,
+      });
       counts.push({ slideId: id, ...labels.counts, reviewedRegions: regions.length });
     }
     return { slides, leases, counts };

@@ -170,7 +170,9 @@ class Session {
           this.send({ type: 'job.status', requestId: msg.requestId, jobId: job.id, kind: job.kind, state: job.state });
         });
       case 'job.cancel':
-        return this.#guarded(msg.requestId, async () => {
+        // Control messages are never refused for being over the pending limit: a saturated client
+        // must still be able to cancel.
+        return this.#control(msg.requestId, async () => {
           // A request of this connection (e.g. a region the user panned away from) or a job.
           const own = this.#pending.get(msg.jobId);
           if (own) {
@@ -182,12 +184,12 @@ class Session {
           this.send({ type: 'job.status', requestId: msg.requestId, jobId: job.id, kind: job.kind, state: job.state });
         });
       case 'model.activate':
-        return this.#guarded(msg.requestId, async () => {
+        return this.#control(msg.requestId, async () => {
           const r = await this.#services.activateModel(msg.version, { sessionId: this.id, requestId: msg.requestId });
           this.#ackModel(msg.requestId, r);
         });
       case 'model.rollback':
-        return this.#guarded(msg.requestId, async () => {
+        return this.#control(msg.requestId, async () => {
           const r = await this.#services.rollbackModel({ sessionId: this.id, requestId: msg.requestId });
           this.#ackModel(msg.requestId, r);
         });
@@ -202,6 +204,14 @@ class Session {
     // The broadcast (services event) already told this session when it caused the change; an
     // activation that changed nothing still deserves an answer.
     if (r.previous === r.active) this.send({ type: 'model.active', requestId, active: r.active, previous: r.previous });
+  }
+
+  async #control(requestId: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.#error(requestId, err);
+    }
   }
 
   async #guarded(requestId: string, fn: (signal: AbortSignal) => Promise<void>): Promise<void> {

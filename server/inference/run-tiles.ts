@@ -209,7 +209,6 @@ export class TileRunner {
     }
     const inSpec = { layout: m.input.layout, mean: m.input.mean, std: m.input.std };
     const outSpec = { layout: m.input.layout, kind: m.output.kind, channels: m.output.channels, foregroundChannel: m.output.foregroundChannel };
-    const buffers = [new Float32Array(3 * size * size), new Float32Array(3 * size * size)] as const;
     let sums: TileSums = createTileSums(size);
     const decode = (job: Job, output: Float32Array): void => {
       try {
@@ -227,25 +226,28 @@ export class TileRunner {
         this.#options.onTile?.(++done, total);
       }
     };
-    const it = jobs();
-    let current = it.next();
-    if (current.done) return;
-    let slot = 0;
-    let input = encodeTileInput(current.value.rgb, size, current.value.flip, inSpec, buffers[slot]);
-    let previous: { job: Job; output: Float32Array } | undefined;
-    while (!current.done) {
-      signal?.throwIfAborted();
-      const running = this.#session.run(input);
-      if (previous) decode(previous.job, previous.output);
-      const upcoming = it.next();
-      if (!upcoming.done) {
-        slot = 1 - slot;
-        input = encodeTileInput(upcoming.value.rgb, size, upcoming.value.flip, inSpec, buffers[slot]);
+    // Keep DEPTH runs queued in the model worker: while it computes, this thread decodes the
+    // previous output and normalises the next input. Inputs are fresh buffers (transferred).
+    const DEPTH = 2;
+    const inflight: { job: Job; output: Promise<Float32Array> }[] = [];
+    try {
+      for (const job of jobs()) {
+        signal?.throwIfAborted();
+        const input = encodeTileInput(job.rgb, size, job.flip, inSpec, new Float32Array(3 * size * size));
+        inflight.push({ job, output: this.#session.run(input) });
+        this.stats.modelRuns++;
+        if (inflight.length >= DEPTH) {
+          const f = inflight.shift() as (typeof inflight)[number];
+          decode(f.job, await f.output);
+        }
       }
-      previous = { job: current.value, output: await running };
-      this.stats.modelRuns++;
-      current = upcoming;
+      while (inflight.length > 0) {
+        const f = inflight.shift() as (typeof inflight)[number];
+        decode(f.job, await f.output);
+      }
+    } finally {
+      // Never leave a rejected run unobserved when an earlier one failed.
+      for (const f of inflight) f.output.catch(() => {});
     }
-    if (previous) decode(previous.job, previous.output);
   }
 }

@@ -1,11 +1,12 @@
 // onnxruntime-node sessions for model packages: one cached session per (package, threads, device),
-// a typed `run` that feeds one tile and returns the output values, and the CUDA → CPU fallback.
-// onnxruntime-node runs `session.run` on the calling thread (after a setImmediate), so the caller
-// keeps its own work between runs small; see inference/run-tiles.ts.
-import { performance } from 'node:perf_hooks';
+// each in its own worker thread (onnxruntime-node runs `session.run` synchronously on the calling
+// thread, so a worker is the only way to overlap the model with pixel reading and blending), a typed
+// `run` that feeds one tile and returns the output values, and the CUDA → CPU fallback.
+import { Worker } from 'node:worker_threads';
 import { AppError } from '../contracts/errors.ts';
 import type { ModelManifest } from '../contracts/model-package.ts';
 import type { LoadedModelPackage } from './model-package.ts';
+import type { SessionWorkerData, SessionWorkerReply, SessionWorkerRequest } from './session-worker.ts';
 
 export type Device = 'cpu' | 'cuda';
 
@@ -18,7 +19,6 @@ export interface SessionOptions {
 }
 
 type Ort = typeof import('onnxruntime-node');
-type OrtSession = import('onnxruntime-node').InferenceSession;
 
 let ortModule: Promise<Ort> | undefined;
 /** onnxruntime-node is imported lazily so that `loupe --help` stays fast. */
@@ -27,72 +27,125 @@ export function loadOrt(): Promise<Ort> {
   return ortModule;
 }
 
-/** One loaded model ready to run tiles. */
+/**
+ * One loaded model ready to run tiles, in its own worker thread (session-worker.ts). Several runs
+ * may be queued: the worker takes them in order, so the caller can keep the model busy while it
+ * prepares the next tile. The worker is unref'd while idle, so it never keeps a process alive.
+ */
 export class ModelSession {
   readonly manifest: ModelManifest;
-  readonly device: Device;
-  readonly #session: OrtSession;
-  readonly #ort: Ort;
-  readonly #dims: number[];
-  /** Sum of wall-clock time spent inside `run` (onnxruntime execution + tensor handover). */
+  #device: Device = 'cpu';
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: unknown) => void }>();
+  readonly #ready: Promise<void>;
+  #nextId = 1;
+  #dead: AppError | undefined;
+  /** Sum of pure onnxruntime execution time of the runs (measured inside the worker). */
   ortMs = 0;
   runs = 0;
 
-  constructor(ort: Ort, session: OrtSession, manifest: ModelManifest, device: Device) {
-    this.#ort = ort;
-    this.#session = session;
-    this.manifest = manifest;
-    this.device = device;
-    const t = manifest.input.tile;
-    this.#dims = manifest.input.layout === 'NCHW' ? [1, 3, t, t] : [1, t, t, 3];
+  constructor(pkg: LoadedModelPackage, options: SessionOptions) {
+    this.manifest = pkg.manifest;
+    const t = pkg.manifest.input.tile;
+    const data: SessionWorkerData = {
+      onnx: pkg.onnx,
+      threads: options.threads ?? 0,
+      device: options.device ?? 'cpu',
+      inputName: pkg.manifest.input.name,
+      outputName: pkg.manifest.output.name,
+      dims: pkg.manifest.input.layout === 'NCHW' ? [1, 3, t, t] : [1, t, t, 3],
+    };
+    this.#worker = new Worker(new URL('./session-worker-boot.mjs', import.meta.url), { workerData: data });
+    const warn = options.warn ?? ((l: string) => process.stderr.write(`${l}\n`));
+    this.#ready = new Promise<void>((resolve, reject) => {
+      this.#worker.on('message', (m: SessionWorkerReply) => {
+        switch (m.type) {
+          case 'ready':
+            this.#device = m.device;
+            if (m.warning) warn(m.warning);
+            this.#worker.unref();
+            resolve();
+            break;
+          case 'failed':
+            this.#dead = new AppError('E_MODEL_ONNX_INVALID', `onnxruntime cannot load ${pkg.dir}: ${m.message}`);
+            reject(this.#dead);
+            break;
+          case 'result': {
+            const p = this.#pending.get(m.id);
+            this.#pending.delete(m.id);
+            this.ortMs += m.ms;
+            this.runs++;
+            if (this.#pending.size === 0) this.#worker.unref();
+            p?.resolve(m.output);
+            break;
+          }
+          case 'error': {
+            const p = this.#pending.get(m.id);
+            this.#pending.delete(m.id);
+            if (this.#pending.size === 0) this.#worker.unref();
+            p?.reject(new AppError('E_MODEL_RUN', `onnxruntime failed on a ${t}px tile: ${m.message}`));
+            break;
+          }
+          default: {
+            const never: never = m;
+            throw new Error(`unknown worker message ${JSON.stringify(never)}`);
+          }
+        }
+      });
+      const die = (err: unknown): void => {
+        this.#dead = new AppError('E_MODEL_RUN', `the model worker stopped: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        reject(this.#dead);
+        for (const p of this.#pending.values()) p.reject(this.#dead);
+        this.#pending.clear();
+      };
+      this.#worker.on('error', die);
+      this.#worker.on('exit', (code) => {
+        if (!this.#dead) die(new Error(`exit code ${code}`));
+      });
+    });
+    this.#ready.catch(() => {});
   }
 
-  /** Runs one normalised tile (layout as the manifest says) and returns the raw output values. */
+  get device(): Device {
+    return this.#device;
+  }
+
+  /** Resolves when the session is loaded and warmed up (rejects with a coded error otherwise). */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /**
+   * Queues one normalised tile (layout as the manifest says; the buffer is transferred to the
+   * worker, so the caller must not reuse it) and resolves with the raw output values.
+   */
   async run(input: Float32Array): Promise<Float32Array> {
-    const t0 = performance.now();
-    let out: Awaited<ReturnType<OrtSession['run']>>;
-    try {
-      out = await this.#session.run({ [this.manifest.input.name]: new this.#ort.Tensor('float32', input, this.#dims) });
-    } catch (err) {
-      throw new AppError('E_MODEL_RUN', `onnxruntime failed on a ${this.manifest.input.tile}px tile: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    }
-    this.ortMs += performance.now() - t0;
-    this.runs++;
-    const value = out[this.manifest.output.name];
-    if (!value || !(value.data instanceof Float32Array)) {
-      throw new AppError('E_MODEL_INCOMPATIBLE', `model output "${this.manifest.output.name}" is missing or not float32`);
-    }
-    return value.data;
+    await this.#ready;
+    if (this.#dead) throw this.#dead;
+    const id = this.#nextId++;
+    return new Promise<Float32Array>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#worker.ref();
+      const msg: SessionWorkerRequest = { type: 'run', id, input };
+      this.#worker.postMessage(msg, [input.buffer as ArrayBuffer]);
+    });
   }
 
   async release(): Promise<void> {
-    await this.#session.release();
+    if (this.#dead) return;
+    this.#dead = new AppError('E_MODEL_RUN', 'the model session was released');
+    const msg: SessionWorkerRequest = { type: 'close' };
+    this.#worker.postMessage(msg);
+    await this.#worker.terminate();
   }
 }
 
 const cache = new Map<string, Promise<ModelSession>>();
 
 async function createSession(pkg: LoadedModelPackage, options: SessionOptions): Promise<ModelSession> {
-  const ort = await loadOrt();
-  const base = {
-    graphOptimizationLevel: 'all' as const,
-    ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
-  };
-  if (options.device === 'cuda') {
-    try {
-      const s = await ort.InferenceSession.create(pkg.onnx, { ...base, executionProviders: ['cuda'] });
-      return new ModelSession(ort, s, pkg.manifest, 'cuda');
-    } catch (err) {
-      const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
-      (options.warn ?? ((l: string) => process.stderr.write(`${l}\n`)))(`loupe: warning: CUDA execution provider unavailable (${why}); running on CPU`);
-    }
-  }
-  try {
-    const s = await ort.InferenceSession.create(pkg.onnx, { ...base, executionProviders: ['cpu'] });
-    return new ModelSession(ort, s, pkg.manifest, 'cpu');
-  } catch (err) {
-    throw new AppError('E_MODEL_ONNX_INVALID', `onnxruntime cannot load ${pkg.dir}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
+  const s = new ModelSession(pkg, options);
+  await s.ready();
+  return s;
 }
 
 /** A cached session for the package (keyed by folder, ONNX hash, threads and device). */

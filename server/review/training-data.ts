@@ -35,9 +35,16 @@ export interface RetrainRules {
 }
 
 export interface SlideLabels {
+  /** Reviewed regions used for training. */
   reviewedRegions: PolygonGeometry[];
+  /** Reviewed regions held back for validation (their objects are not trained on). */
   validationRegions: PolygonGeometry[];
+  /** Training truth: accepted + edited + added outlines outside the validation regions. */
   truth: AreaGeometry[];
+  /** Truth inside the validation regions. */
+  validationTruth: AreaGeometry[];
+  /** Where the training corrections are (every corrected outline, rejected ones included). */
+  focus: AreaGeometry[];
   pseudoLabels: AreaGeometry[];
   ignore: AreaGeometry[];
   /** Counts for provenance. */
@@ -62,13 +69,25 @@ export function buildSlideLabels(regions: ReviewRegion[], corrections: ReviewCor
   const byId = new Map(predictions.map((p) => [p.id, p]));
   const corrected = new Set(corrections.map((c) => c.itemId));
   const counts = { accepted: 0, edited: 0, added: 0, rejected: 0, pseudo: 0, ignored: 0, unresolved: 0 };
+  const split = splitRegions(regions, rules.validationShare);
+  const held = split.validation.map((r) => r.geometry);
+  const inValidation = (g: AreaGeometry): boolean => held.some((v) => containsPoint(v, centroidOf(g)));
   const truth: AreaGeometry[] = [];
+  const validationTruth: AreaGeometry[] = [];
+  const focus: AreaGeometry[] = [];
   for (const c of corrections) {
     counts[c.action]++;
-    if (c.action === 'rejected') continue;
     const g = c.geometry ?? byId.get(c.itemId)?.geometry;
-    if (g) truth.push(g);
-    else counts.unresolved++;
+    if (!g) {
+      if (c.action !== 'rejected') counts.unresolved++;
+      continue;
+    }
+    if (inValidation(g)) {
+      if (c.action !== 'rejected') validationTruth.push(g);
+      continue;
+    }
+    focus.push(g);
+    if (c.action !== 'rejected') truth.push(g);
   }
   const allRegions = regions.map((r) => r.geometry);
   const pseudoLabels: AreaGeometry[] = [];
@@ -85,21 +104,27 @@ export function buildSlideLabels(regions: ReviewRegion[], corrections: ReviewCor
       counts.ignored++;
     }
   }
-  const split = splitRegions(regions, rules.validationShare);
   return {
     reviewedRegions: split.train.map((r) => r.geometry),
-    validationRegions: split.validation.map((r) => r.geometry),
+    validationRegions: held,
     truth,
+    validationTruth,
+    focus,
     pseudoLabels,
     ignore,
     counts,
   };
 }
 
-/** Promotion rule: the new version may be at most `tolerance` worse than its parent on validation Dice. */
+/**
+ * Promotion rule: the new version may be at most `tolerance` worse than its parent on validation
+ * Dice. Without any held-back region neither has a score, and nothing shows the new one is worse:
+ * it is promoted (the pathologist asked for this retraining).
+ */
 export function shouldPromote(newMetrics: Record<string, number>, parentMetrics: Record<string, number>, tolerance: number): boolean {
   const a = newMetrics.dice;
   const b = parentMetrics.dice;
+  if (a === undefined && b === undefined) return true;
   if (a === undefined || !Number.isFinite(a)) return false;
   if (b === undefined || !Number.isFinite(b)) return true;
   return a >= b - tolerance;

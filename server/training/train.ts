@@ -4,7 +4,7 @@
 // appends a JSONL log line and writes an atomic checkpoint, so `resume` after a kill -9 continues the
 // same schedule from the last finished epoch (epochs are reproducible from the seed). k-fold splits
 // are by slide; every fold is exported as a model package, and the best fold is also written to `out`.
-import { mkdir, readFile, appendFile, stat, copyFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, appendFile, stat, copyFile, rm, writeFile } from 'node:fs/promises';
 import { join, basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { AppError } from '../contracts/errors.ts';
@@ -51,6 +51,8 @@ export interface TrainConfig {
   maxStepsPerEpoch: number;
   /** Stop after this many epochs of this run (simulates an interruption; 0 = never). */
   stopAfterEpochs: number;
+  /** µm per model pixel (slide mpp × downsample) when the slides' mpp is known. */
+  mppTrained?: number | null;
   /** Content hashes of the inputs, recorded in provenance. */
   trainingData: { name: string; sha256: string }[];
   progress?: ProgressListener;
@@ -259,6 +261,10 @@ async function trainFold(
     const loaded = await loadCheckpoint(workDir, spec, fp);
     if (loaded) {
       state = loaded.state;
+      // A kill between the log append and the checkpoint rename leaves a log line for an epoch that
+      // will be redone: keep only the epochs the checkpoint covers.
+      const kept = (await readLogs(logPath)).filter((l) => l.epoch <= (state?.epoch ?? 0));
+      await writeFile(logPath, kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
       config.log?.(`fold ${fold}: resuming after epoch ${state.epoch} (iteration ${state.iteration})`);
     }
   } else {
@@ -360,7 +366,7 @@ export async function trainModel(inputs: readonly TrainingSlideInput[], config: 
       const model: TrainedUNet = { spec: config.spec, weights: run.state.best.weights, running: run.state.best.running };
       result.manifest = await writeTrainedPackage(dir, model, {
         name: config.name, version: splits.length === 1 ? config.version : `${config.version}-fold${f + 1}`, parentVersion: config.from?.version ?? null,
-        mean: stats.mean, std: stats.std, tile: config.sampler.tile, downsample: config.sampler.downsample, mppTrained: null,
+        mean: stats.mean, std: stats.std, tile: config.sampler.tile, downsample: config.sampler.downsample, mppTrained: config.mppTrained ?? null,
         trainingData: config.trainingData,
         parameters: {
           engine: engine.name, epochs: config.epochs, batchSize: config.batchSize, tile: config.sampler.tile, downsample: config.sampler.downsample, regionTiles: config.sampler.regionTiles,
@@ -380,7 +386,7 @@ export async function trainModel(inputs: readonly TrainingSlideInput[], config: 
     const src = best.dir;
     const model = await import('./model-files.ts').then((m) => m.readTrainedUNet(src));
     const manifest = await writeTrainedPackage(config.out, model, {
-      name: config.name, version: config.version, parentVersion: config.from?.version ?? null, mean: stats.mean, std: stats.std, tile: config.sampler.tile, downsample: config.sampler.downsample, mppTrained: null,
+      name: config.name, version: config.version, parentVersion: config.from?.version ?? null, mean: stats.mean, std: stats.std, tile: config.sampler.tile, downsample: config.sampler.downsample, mppTrained: config.mppTrained ?? null,
       trainingData: config.trainingData,
       parameters: { folds: config.folds, bestFold: best.fold, foldDice: results.map((r) => r.bestDice), foldPackages: results.map((r) => basename(r.dir)) },
       metrics: { valDice: best.bestDice, meanFoldDice: mean(results.map((r) => r.bestDice)) },

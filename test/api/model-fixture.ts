@@ -1,26 +1,65 @@
-// A tiny real model package for server tests: a small U-Net (2 levels, 4 filters, 64 px tiles at
-// downsample 4) with seeded random weights, exported by training/ exactly as a trained one would be.
-// Its predictions are meaningless but real: every byte goes through onnxruntime and the object code.
-import type { UNetSpec } from '../../server/contracts/training.ts';
-import { writeTrainedPackage } from '../../server/training/model-files.ts';
-import { initRunningStats, initUNetWeights } from '../../server/training/unet-spec.ts';
+// Real model packages and slides for server tests, small enough to run in a second:
+// - `writeStainModel`: a 1×1-convolution "stain detector" ONNX model (foreground logit = k·(t − G),
+//   G = green channel in [0, 1]) written as a model package. Magenta/dark pixels are foreground, glass
+//   is background, and the logit (hence the energy) depends on how dark the pixel is, so objects
+//   have distinct, known energies. Different k or t give a different model version.
+// - `writeDiscSlide`: a PNG "slide" of uniform pink discs on white, each disc a different darkness.
+// Every byte goes through onnxruntime, the inference engine and the object code: nothing is mocked.
+import { writeFileSync } from 'node:fs';
+import sharp from 'sharp';
+import { DEFAULT_INFERENCE_SETTINGS, MODEL_PACKAGE_FORMAT, MODEL_PACKAGE_FORMAT_VERSION, type ModelManifest } from '../../server/contracts/model-package.ts';
+import { OnnxGraphBuilder, attr } from '../../server/lib/onnx-builder.ts';
+import { writeModelPackage } from '../../server/models/model-package.ts';
 
-export const TINY_UNET: UNetSpec = { levels: 2, baseFilters: 4, inChannels: 3, classes: 2, up: 'convTranspose' };
-
-export async function writeTestModel(dir: string, version: string, seed: number, parentVersion: string | null = null): Promise<string> {
-  await writeTrainedPackage(dir, { spec: TINY_UNET, weights: initUNetWeights(TINY_UNET, seed), running: initRunningStats(TINY_UNET) }, {
-    name: 'test-unet',
+export async function writeStainModel(dir: string, version: string, options: { k?: number; threshold?: number; parent?: string | null } = {}): Promise<string> {
+  const k = options.k ?? 20;
+  const t = options.threshold ?? 0.6;
+  const g = new OnnxGraphBuilder();
+  g.input('image', 'float32', ['N', 3, 'H', 'W']);
+  const w = g.initializer('w', { type: 'float32', dims: [2, 3, 1, 1], data: Float32Array.of(0, 0, 0, 0, -k, 0) });
+  const b = g.initializer('b', { type: 'float32', dims: [2], data: Float32Array.of(0, k * t) });
+  g.op('Conv', ['image', w, b], { kernel_shape: attr.ints([1, 1]) }, 'logits');
+  g.output('logits', 'float32', ['N', 2, 'H', 'W']);
+  const manifest: ModelManifest = {
+    format: MODEL_PACKAGE_FORMAT,
+    formatVersion: MODEL_PACKAGE_FORMAT_VERSION,
+    name: 'stain-detector',
     version,
-    parentVersion,
-    mean: [0.6, 0.5, 0.6],
-    std: [0.3, 0.3, 0.3],
-    tile: 64,
-    downsample: 4,
-    mppTrained: null,
-    trainingData: [],
-    parameters: {},
-    metrics: { dice: 0.5 },
-    createdBy: 'test',
-  });
+    parentVersion: options.parent ?? null,
+    classes: ['background', 'Glomerulus'],
+    input: { name: 'image', layout: 'NCHW', tile: 64, channels: 3, mean: [0, 0, 0], std: [1, 1, 1], downsample: 2, mppTrained: null },
+    output: { name: 'logits', kind: 'logits', channels: 2, foregroundChannel: 1 },
+    inference: { ...DEFAULT_INFERENCE_SETTINGS, flips: ['none'] },
+    provenance: { createdAt: new Date(0).toISOString(), createdBy: 'test', onnxSha256: '', trainingData: [], parameters: { k, t }, metrics: { dice: 0.5 } },
+  };
+  await writeModelPackage(dir, g.build(), manifest);
   return dir;
+}
+
+/** Discs [cx, cy, radius, green] in level-0 px; green sets the darkness (and so the energy). */
+export const DISCS: [number, number, number, number][] = [
+  [150, 150, 70, 40],
+  [450, 160, 75, 90],
+  [760, 170, 70, 130],
+  [180, 520, 80, 60],
+  [520, 540, 72, 110],
+  [850, 560, 78, 20],
+];
+
+export async function writeDiscSlide(path: string, width = 1024, height = 768): Promise<string> {
+  const data = new Uint8Array(width * height * 3).fill(245);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (const [cx, cy, r, green] of DISCS) {
+        if ((x - cx) ** 2 + (y - cy) ** 2 <= r * r) {
+          const i = (y * width + x) * 3;
+          data[i] = 220;
+          data[i + 1] = green;
+          data[i + 2] = 170;
+        }
+      }
+    }
+  }
+  writeFileSync(path, await sharp(data, { raw: { width, height, channels: 3 } }).png().toBuffer());
+  return path;
 }

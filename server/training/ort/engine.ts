@@ -42,6 +42,9 @@ export interface OrtTrainingEngine extends TrainingEngine {
 interface CachedSession {
   session: ort.InferenceSession;
   nodeCount: number;
+  /** Runs in flight; an evicted session is released only when none is left. */
+  active: number;
+  evicted: boolean;
 }
 
 /** The contract's batch, validated and turned into the graph's float inputs. */
@@ -154,8 +157,13 @@ export async function createOrtEngine(spec: UNetSpec, options: OrtEngineOptions 
     return ort.InferenceSession.create(bytes, sessionOptions());
   };
 
-  const release = (entry: Promise<CachedSession> | undefined): void => {
-    void entry?.then((c) => c.session.release()).catch(() => undefined);
+  const evict = (entry: Promise<CachedSession> | undefined): void => {
+    void entry
+      ?.then((c) => {
+        c.evicted = true;
+        return c.active === 0 ? c.session.release() : undefined;
+      })
+      .catch(() => undefined);
   };
 
   const sessionFor = (shape: GraphShape, backward: boolean): Promise<CachedSession> => {
@@ -170,7 +178,7 @@ export async function createOrtEngine(spec: UNetSpec, options: OrtEngineOptions 
     const created = (async () => {
       const graph = buildUNetTrainingGraph(spec, shape, { ...graphOptions, backward });
       try {
-        return { session: await open(graph.bytes), nodeCount: graph.nodeCount };
+        return { session: await open(graph.bytes), nodeCount: graph.nodeCount, active: 0, evicted: false };
       } catch (err) {
         throw new AppError('E_ORT_SESSION', `onnxruntime could not load the ${shape.n}×${shape.height}×${shape.width} training graph: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
@@ -180,7 +188,7 @@ export async function createOrtEngine(spec: UNetSpec, options: OrtEngineOptions 
     while (cache.size > maxCached) {
       const oldest = cache.keys().next().value;
       if (oldest === undefined) break;
-      release(cache.get(oldest));
+      evict(cache.get(oldest));
       cache.delete(oldest);
     }
     return created;
@@ -188,8 +196,14 @@ export async function createOrtEngine(spec: UNetSpec, options: OrtEngineOptions 
 
   const run = async (batch: TrainBatch, weights: readonly WeightTensor[], backward: boolean): Promise<ort.InferenceSession.OnnxValueMapType> => {
     const feeds = { ...batchFeeds(spec, batch), ...weightFeeds(spec, weights) };
-    const { session } = await sessionFor({ n: batch.n, height: batch.height, width: batch.width }, backward);
-    return session.run(feeds);
+    const entry = await sessionFor({ n: batch.n, height: batch.height, width: batch.width }, backward);
+    entry.active++;
+    try {
+      return await entry.session.run(feeds);
+    } finally {
+      entry.active--;
+      if (entry.evicted && entry.active === 0) await entry.session.release();
+    }
   };
 
   const stats = (out: ort.InferenceSession.OnnxValueMapType): BatchNormStats[] =>

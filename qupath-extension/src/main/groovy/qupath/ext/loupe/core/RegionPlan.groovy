@@ -42,6 +42,16 @@ final class RegionPlan {
         return out
     }
 
+    /** The same plan for a sub-area of the image (e.g. the viewer's region), in image coordinates. */
+    static List<PlannedRegion> plan(Region area, double downsample, long maxRegionPixels, int overlapPx) {
+        List<PlannedRegion> local = plan(area.width, area.height, downsample, maxRegionPixels, overlapPx)
+        for (PlannedRegion p : local) {
+            p.region = new Region(p.region.x + area.x, p.region.y + area.y, p.region.width, p.region.height)
+            p.core = [p.core[0] + area.x, p.core[1] + area.y, p.core[2] + area.x, p.core[3] + area.y] as double[]
+        }
+        return local
+    }
+
     /** [start, length] spans of at most `side` covering [0, size), neighbours overlapping by `overlap`. */
     private static List<int[]> spans(int size, int side, int overlap) {
         List<int[]> out = []

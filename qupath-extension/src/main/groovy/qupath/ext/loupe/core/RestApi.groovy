@@ -1,4 +1,4 @@
-// Registers a slide file with the server over REST (POST /api/slides {path}) so predictions can name it
+// The REST side of a Loupe server (docs/server.md). Registers a slide file with the server (POST /api/slides {path}) so predictions can name it
 // by id, and waits until the server has it ready (it converts a slide once, to OME-Zarr). Used when the
 // server can read the file the pathologist has open; otherwise the glue sends pixels inline.
 // Errors from the server ({error:{code,message}}) keep their E_ codes.
@@ -24,13 +24,13 @@ class SlideInfo {
 }
 
 @CompileStatic
-class SlideRegistry {
+class RestApi {
     final Endpoints endpoints
     final String token
     long pollMs = 500
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()
 
-    SlideRegistry(Endpoints endpoints, String token) { this.endpoints = endpoints; this.token = token }
+    RestApi(Endpoints endpoints, String token) { this.endpoints = endpoints; this.token = token }
 
     /** Registers (or finds the existing registration of) a slide file the server can read. */
     SlideInfo register(String path, String name = null) {
@@ -55,6 +55,15 @@ class SlideRegistry {
         }
     }
 
+    /** Model versions (newest first) and the active one: GET /api/models. */
+    List<ModelInfo> models() {
+        JsonObject o = send(request('/api/models').GET().build())
+        List<ModelInfo> out = []
+        com.google.gson.JsonArray a = Json.arr(o, 'versions', 'models')
+        for (int i = 0; i < a.size(); i++) out << ModelInfo.parse(a.get(i).asJsonObject, "models.versions[${i}]".toString())
+        return out
+    }
+
     private HttpRequest.Builder request(String path) {
         HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(endpoints.http.toString() + path)).timeout(Duration.ofSeconds(60))
         if (token) b.header('Authorization', "Bearer ${token}")
@@ -75,7 +84,7 @@ class SlideRegistry {
         if (r.statusCode() >= 400) {
             JsonObject err = o.get('error')?.isJsonObject() ? o.getAsJsonObject('error') : new JsonObject()
             throw new LoupeException(Json.isString(err.get('code')) ? err.get('code').asString : "E_HTTP_${r.statusCode()}".toString(),
-                    Json.isString(err.get('message')) ? err.get('message').asString : "HTTP ${r.statusCode()}")
+                    Json.isString(err.get('message')) ? err.get('message').asString : "HTTP ${r.statusCode()}".toString())
         }
         return o
     }

@@ -1,0 +1,57 @@
+// The QuPath entry point (listed in META-INF/services): installs Extensions › Loupe and nothing else.
+// All behaviour is in LoupeCommands (glue) and the protocol core.
+package qupath.ext.loupe.glue
+
+import groovy.transform.CompileStatic
+import javafx.event.ActionEvent
+import javafx.event.EventHandler
+import javafx.scene.control.Menu
+import javafx.scene.control.MenuItem
+import javafx.scene.control.SeparatorMenuItem
+import javafx.scene.input.KeyCombination
+import qupath.lib.common.Version
+import qupath.lib.gui.QuPathGUI
+import qupath.lib.gui.extensions.QuPathExtension
+
+@CompileStatic
+class LoupeExtension implements QuPathExtension {
+    private static final ResourceBundle STRINGS = ResourceBundle.getBundle('qupath.ext.loupe.strings')
+    private boolean installed
+
+    @Override
+    void installExtension(QuPathGUI qupath) {
+        if (installed) return
+        installed = true
+        LoupeCommands c = new LoupeCommands(qupath)
+        Menu menu = qupath.getMenu('Extensions>' + STRINGS.getString('menu'), true)
+        menu.items.addAll(
+                item('connect', null) { c.connect() },
+                new SeparatorMenuItem(),
+                item('predictView', 'shortcut+shift+P') { c.predictView() },
+                item('predictSelected', null) { c.predictSelected() },
+                item('review', 'shortcut+shift+R') { c.reviewCandidates() },
+                item('sendCorrections', 'shortcut+shift+S') { c.sendCorrections() },
+                new SeparatorMenuItem(),
+                item('retrainQuick', null) { c.retrain('quick') },
+                item('retrainFull', null) { c.retrain('full') },
+                item('models', null) { c.models() },
+                new SeparatorMenuItem(),
+                item('batchScore', null) { c.batchScoreProject() })
+    }
+
+    private static MenuItem item(String key, String accelerator, Closure<?> action) {
+        MenuItem m = new MenuItem(STRINGS.getString("command.${key}"))
+        m.onAction = { ActionEvent e -> action.call() } as EventHandler<ActionEvent>
+        if (accelerator != null) m.accelerator = KeyCombination.keyCombination(accelerator)
+        return m
+    }
+
+    @Override
+    String getName() { STRINGS.getString('name') }
+
+    @Override
+    String getDescription() { STRINGS.getString('description') }
+
+    @Override
+    Version getQuPathVersion() { Version.parse('0.5.0') }
+}
