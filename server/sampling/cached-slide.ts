@@ -4,6 +4,7 @@
 // reader is slow per pixel (synthetic fixtures render level 0 on demand; files without a pyramid) this
 // turns per-tile cost from a level-0 render into a memcpy. Memory: (W/d)·(H/d)·3 bytes.
 import type { ReadRegionOptions, RegionPx, RgbImage, SlideReader } from '../contracts/slide.ts';
+import { gridUnit } from './remap.ts';
 
 export async function cacheSlide(reader: SlideReader, downsample: number, stripPx = 2048): Promise<SlideReader> {
   const { width, height } = reader.info;
@@ -12,7 +13,8 @@ export async function cacheSlide(reader: SlideReader, downsample: number, stripP
   const ch = Math.max(1, Math.round(height / d));
   const cache = new Uint8Array(cw * ch * 3).fill(255);
   // Strips of whole cache rows: level-0 rows [row·d, (row + k)·d).
-  const rowsPerStrip = Math.max(1, Math.floor(stripPx / d));
+  const unitRows = Math.round(gridUnit(d) / d); // strips start on whole level-0 rows
+  const rowsPerStrip = Math.max(unitRows, Math.floor(stripPx / d / unitRows) * unitRows);
   for (let row = 0; row < ch; row += rowsPerStrip) {
     const rows = Math.min(rowsPerStrip, ch - row);
     const y = Math.round(row * d);

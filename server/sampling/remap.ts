@@ -75,15 +75,23 @@ export function coveringRegion(xs: Float64Array, ys: Float64Array, downsample: n
     if (y > maxY) maxY = y;
   }
   const margin = 2 * downsample;
-  // With an integer downsample the window starts on a multiple of d, so every tile sees the same
-  // slide-wide working grid (a nearest-neighbour label never depends on where the window began).
-  const align = (v: number): number => (Number.isInteger(downsample) ? Math.floor(v / downsample) * downsample : Math.floor(v));
-  const x0 = Math.max(0, align(minX - margin));
-  const y0 = Math.max(0, align(minY - margin));
-  // Round the size up to whole output pixels where d is an integer, so the image raster and the
-  // mask raster (rasterised at exactly d) share one grid.
-  const snap = (len: number): number => (Number.isInteger(downsample) ? Math.ceil(len / downsample) * downsample : Math.ceil(len));
+  // Windows start and end on multiples of `unit` (the smallest whole number of level-0 pixels that is
+  // a whole number of working pixels: 3 for d = 1.5), so every tile sees the same slide-wide working
+  // grid and the image and the label raster (rasterised at exactly d) share it.
+  const unit = gridUnit(downsample);
+  const x0 = Math.max(0, Math.floor((minX - margin) / unit) * unit);
+  const y0 = Math.max(0, Math.floor((minY - margin) / unit) * unit);
+  const snap = (len: number): number => Math.max(unit, Math.ceil(len / unit) * unit);
   const x1 = Math.min(slide.width, Math.ceil(maxX + margin));
   const y1 = Math.min(slide.height, Math.ceil(maxY + margin));
-  return { x: x0, y: y0, width: Math.max(Math.ceil(downsample), snap(x1 - x0)), height: Math.max(Math.ceil(downsample), snap(y1 - y0)) };
+  return { x: x0, y: y0, width: snap(x1 - x0), height: snap(y1 - y0) };
+}
+
+/** Smallest k·d (k ≤ 16) that is a whole number of level-0 pixels; ceil(d) when there is none. */
+export function gridUnit(downsample: number): number {
+  for (let k = 1; k <= 16; k++) {
+    const u = k * downsample;
+    if (Math.abs(u - Math.round(u)) < 1e-9) return Math.round(u);
+  }
+  return Math.ceil(downsample);
 }

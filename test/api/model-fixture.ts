@@ -63,3 +63,30 @@ export async function writeDiscSlide(path: string, width = 1024, height = 768): 
   writeFileSync(path, await sharp(data, { raw: { width, height, channels: 3 } }).png().toBuffer());
   return path;
 }
+
+/**
+ * A tiny U-Net model package trained by nobody (seeded random weights, 2 levels × 4 filters, 64 px
+ * tiles at downsample 4) but in loupe's own format (with weights.bin), so quick refine can start
+ * from it. Its first predictions are arbitrary; what it learns from corrections is not.
+ */
+export async function writeTinyUNet(dir: string, version: string, seed = 1): Promise<string> {
+  const { writeTrainedPackage } = await import('../../server/training/model-files.ts');
+  const { initRunningStats, initUNetWeights } = await import('../../server/training/unet-spec.ts');
+  const spec = { levels: 2, baseFilters: 4, inChannels: 3 as const, classes: 2 as const, up: 'convTranspose' as const };
+  await writeTrainedPackage(dir, { spec, weights: initUNetWeights(spec, seed), running: initRunningStats(spec) }, {
+    name: 'tiny-unet', version, parentVersion: null, mean: [0.8, 0.5, 0.7], std: [0.2, 0.3, 0.2], tile: 64, downsample: 4, mppTrained: null,
+    trainingData: [], parameters: {}, metrics: {}, createdBy: 'test',
+  });
+  return dir;
+}
+
+/** The disc outlines as closed polygons (level-0 px), as a pathologist would draw them. */
+export function discPolygon(i: number, vertices = 48): { type: 'Polygon'; coordinates: [number, number][][] } {
+  const d = DISCS[i];
+  if (!d) throw new Error(`no disc ${i}`);
+  const [cx, cy, r] = d;
+  const ring: [number, number][] = [];
+  for (let k = 0; k < vertices; k++) ring.push([Math.round((cx + r * Math.cos((2 * Math.PI * k) / vertices)) * 100) / 100, Math.round((cy + r * Math.sin((2 * Math.PI * k) / vertices)) * 100) / 100]);
+  ring.push(ring[0] as [number, number]);
+  return { type: 'Polygon', coordinates: [ring] };
+}

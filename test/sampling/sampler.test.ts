@@ -9,6 +9,8 @@ import { IDENTITY_TRANSFORM, reflect, tileCoordinates } from '../../server/sampl
 import { NO_COLOUR } from '../../server/sampling/colour-augment.ts';
 import { loadBatches } from '../../server/sampling/loader.ts';
 import { createSyntheticSlide } from '../../fixtures/synthetic-slide.ts';
+import { cacheSlide } from '../../server/sampling/cached-slide.ts';
+import { gridUnit } from '../../server/sampling/remap.ts';
 
 /** A slide whose pixel (x, y) is (x, y, 7): sampling it reads back the level-0 position of each output pixel. */
 function rampSlide(width: number, height: number): SlideReader {
@@ -100,7 +102,7 @@ test('an epoch has one tile per object (object 0 included) centred inside its bo
 });
 
 test('without anatomy the map is tissue vs glass', async () => {
-  const slide = createSyntheticSlide({ kind: 'kidney', width: 1200, height: 900, seed: 4, tissueFraction: 0.4 });
+  const slide = createSyntheticSlide({ kind: 'kidney', width: 800, height: 600, seed: 4, mpp: 2, tissueFraction: 0.4 });
   const prepared = await prepareSlide({ name: 's', reader: slide, objects: [] }, DEFAULT_SAMPLER);
   assert.ok(Math.abs((prepared.pdf.mass.tissue ?? 0) - 0.9) < 1e-9);
   assert.ok(Math.abs((prepared.pdf.mass.glass ?? 0) - 0.1) < 1e-9);
@@ -147,7 +149,7 @@ test('augmentation maps a known grid exactly: rotation by 90°, flips, downsampl
 });
 
 test('the loader yields normalised NCHW batches, identical whatever the prefetch depth', async () => {
-  const slide = createSyntheticSlide({ kind: 'kidney', width: 1200, height: 900, seed: 6 });
+  const slide = createSyntheticSlide({ kind: 'kidney', width: 800, height: 600, seed: 6, mpp: 2 });
   const objects: Geometry[] = slide.plan.objects.map((o) => ({ type: 'Polygon', coordinates: [o.ring] }));
   const prepared = await prepareSlide({ name: 's', reader: slide, objects }, DEFAULT_SAMPLER);
   const draws = planEpoch([prepared], 6, createRandom(2)).slice(0, 6);
@@ -162,4 +164,19 @@ test('the loader yields normalised NCHW batches, identical whatever the prefetch
   assert.deepEqual(a.map((x) => x.n), [4, 2]);
   assert.equal(a[0]?.images.length, 4 * 3 * 32 * 32);
   assert.deepEqual(a, b);
+});
+
+test('a cached slide serves windows at the working downsample exactly as the slide does', async () => {
+  const slide = createSyntheticSlide({ kind: 'kidney', width: 600, height: 450, seed: 8, mpp: 2 });
+  const cached = await cacheSlide(slide, 1.5, 300);
+  for (const region of [{ x: 0, y: 0, width: 600, height: 450 }, { x: 99, y: 150, width: 96, height: 63 }]) {
+    const a = await cached.readRegion(region, 1.5);
+    const b = await slide.readRegion(region, 1.5);
+    assert.equal(a.width, b.width);
+    assert.ok(a.data.every((v, i) => Math.abs(v - (b.data[i] ?? 0)) <= 1));
+  }
+  const thumb = await cached.readRegion({ x: 0, y: 0, width: 600, height: 450 }, 6);
+  assert.equal(thumb.width, 100);
+  assert.equal(gridUnit(1.5), 3);
+  assert.equal(gridUnit(3), 3);
 });
