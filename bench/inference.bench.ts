@@ -150,7 +150,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         efficiency: { slide: `${side}² level-0, 100 % tissue, TTA ×2, block 1024`, endToEndMs: Math.round(e2e.stats.totalMs), ortMsInRun: Math.round(e2e.stats.ortMs), pureOrtMsRerun: Math.round(pureEff), efficiencyVsRerun: round(pureEff / e2e.stats.totalMs), readMs: Math.round(e2e.stats.readMs), modelRuns: e2e.stats.modelRuns, tilesRun: e2e.stats.tilesRun, tilesReused: e2e.stats.tilesReused },
         proportionality: { slide: `${side}² level-0, TTA ×1`, ms100: Math.round(t100.stats.totalMs), ms30: Math.round(t30.stats.totalMs), tiles100: t100.stats.tilesRun, tiles30: t30.stats.tilesRun, skipped30: t30.stats.tilesSkipped },
         region: { window: '2048² level-0 at downsample 3 (683² grid), TTA ×4', endToEndMs: Math.round(reg.stats.totalMs), ortMsInRun: Math.round(reg.stats.ortMs), pureOrtMsRerun: Math.round(pureReg), ratioVsRerun: round(reg.stats.totalMs / pureReg), modelRuns: reg.stats.modelRuns, tiles: reg.stats.tilesRun },
-        rss: { small: rssSmall, large: rssLarge, note: '4 % tissue so that the 40k² run stays short; TTA ×1, block 2048' },
+        rss: { small: rssSmall, large: rssLarge, note: '4 % tissue so that the 40k² run stays short; TTA ×1, default blocks 1024×4096' },
       },
     };
   } finally {

@@ -43,6 +43,7 @@ mkdir -p "$OUT/stubs" "$OUT/core" "$OUT/glue" "$OUT/test"
 
 groovyc() { # groovyc CLASSPATH DEST FILES...
   local cp="$1" dest="$2"; shift 2
+  echo "  groovyc → ${dest##*/} ($# files, ${SECONDS}s)"
   "$JAVA" -Dgroovy.target.bytecode=17 -cp "$GROOVY_JAR:$cp" org.codehaus.groovy.tools.FileSystemCompiler -d "$dest" "$@"
 }
 

@@ -13,9 +13,6 @@ import type { ModelRuntime, TrainOutcome, TrainProgress, TrainRequest } from './
 import { loadModelRuntime } from './model-runtime.ts';
 import { diceOf, regionDiceCounts, type DiceCounts } from './region-validation.ts';
 
-/** Full fine-tuning defaults for the server (a job, not the default model's long run). */
-export const SERVER_FULL_TRAINING = { epochs: 3, maxStepsPerEpoch: 40, batchSize: 4 } as const;
-
 async function scoreOn(runtime: ModelRuntime, req: TrainRequest, signal: AbortSignal): Promise<Record<string, number>> {
   const total: DiceCounts = { intersection: 0, predicted: 0, truth: 0 };
   let regions = 0;
@@ -62,7 +59,10 @@ export async function runTraining(req: TrainRequest, ctx: { signal: AbortSignal;
       req.slides.map((s) => ({ name: s.slideId, reader: s.reader, objects: [...s.truth, ...s.pseudoLabels], ignore: s.ignore })),
       {
         ...DEFAULT_TRAIN,
-        ...SERVER_FULL_TRAINING,
+        epochs: req.full.epochs,
+        maxStepsPerEpoch: req.full.maxStepsPerEpoch,
+        batchSize: req.full.batchSize,
+        engine: req.full.engine,
         out: req.outDir,
         name: manifest.name,
         version: req.version,

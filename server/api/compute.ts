@@ -78,6 +78,8 @@ export interface TrainRequest {
   version: string;
   outDir: string;
   slides: TrainingSlide[];
+  /** Full mode: how long to fine-tune. */
+  full: { epochs: number; maxStepsPerEpoch: number; batchSize: number; engine: 'tfjs' | 'ort' };
 }
 
 export interface TrainProgress {

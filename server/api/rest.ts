@@ -7,6 +7,7 @@ import { AppError } from '../contracts/errors.ts';
 import type { QuPathObject } from '../contracts/geojson.ts';
 import { PROTOCOL_VERSION } from '../contracts/protocol.ts';
 import { toQuPathFeatureCollection } from '../objects/geojson-write.ts';
+import type { ImportOptions } from '../models/import-onnx.ts';
 import { LOUPE_VERSION } from '../lib/version.ts';
 import { errorMiddleware, sendError } from './http-errors.ts';
 import type { Services } from './services.ts';
@@ -36,6 +37,28 @@ function param(req: Request, name: string): string {
 function body(req: Request): Record<string, unknown> {
   const b: unknown = req.body;
   return typeof b === 'object' && b !== null && !Array.isArray(b) ? (b as Record<string, unknown>) : {};
+}
+
+const triple = (v: unknown): [number, number, number] | undefined =>
+  Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? [Number(v[0]), Number(v[1]), Number(v[2])] : undefined;
+
+/** What a bare .onnx import may be told (models/import-onnx.ts validates the values). */
+function onnxImportOptions(v: unknown): ImportOptions {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return {};
+  const o: Record<string, unknown> = { ...v };
+  const out: ImportOptions = {};
+  const mean = triple(o.mean);
+  const std = triple(o.std);
+  if (mean) out.mean = mean;
+  if (std) out.std = std;
+  if (typeof o.downsample === 'number') out.downsample = o.downsample;
+  if (typeof o.tile === 'number') out.tile = o.tile;
+  if (o.layout === 'NCHW' || o.layout === 'NHWC') out.layout = o.layout;
+  if (typeof o.name === 'string') out.name = o.name;
+  if (o.outputKind === 'logits' || o.outputKind === 'softmax' || o.outputKind === 'sigmoid') out.outputKind = o.outputKind;
+  if (typeof o.foregroundChannel === 'number') out.foregroundChannel = o.foregroundChannel;
+  if (Array.isArray(o.classes) && o.classes.every((c) => typeof c === 'string')) out.classes = o.classes.map(String);
+  return out;
 }
 
 export function slideSummary(s: SlideRecord): { id: string; name: string; width: number | null; height: number | null; mpp: number | null; status: string } {
@@ -127,7 +150,7 @@ export function createRestApp(services: Services): express.Express {
   api.post('/models/import', route(async (req, res) => {
     const b = body(req);
     const version = typeof b.version === 'string' ? b.version : undefined;
-    const m = await services.importModel(b.path, { version, activate: b.activate === true });
+    const m = await services.importModel(b.path, { version, activate: b.activate === true, onnx: onnxImportOptions(b.onnx) });
     res.status(201).json(services.store.modelInfo(m, services.store.activeVersion()));
   }));
   api.post('/models/rollback', route(async (_req, res) => {

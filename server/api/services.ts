@@ -15,17 +15,23 @@ import type { ComputeBackend, ModelRuntime, PredictRegionOptions, ProgressReport
 import { JobRunner, type JobOrigin } from './jobs.ts';
 import { LeasedCache, type Lease } from './leased-cache.ts';
 import { resolveInsideRoots } from './slide-paths.ts';
+import type { ImportOptions } from '../models/import-onnx.ts';
 import { Store, type JobRecord, type ModelRecord, type SlideRecord, type StoredObject } from './store.ts';
 import type { SlideReader } from '../contracts/slide.ts';
 
 /** A message for clients; `origin` names the request that caused it (its session gets the requestId). */
-/** Messages the server pushes to every client (requestId filled per connection). */
-export type PushMessage = ServerMessageOf<'job.status'> | ServerMessageOf<'train.progress'> | ServerMessageOf<'model.updated'> | ServerMessageOf<'model.active'>;
+/**
+ * Messages the server pushes to clients (requestId filled per connection). An `error` goes only to
+ * the session whose request started the failed job; the others go to everyone.
+ */
+export type PushMessage = ServerMessageOf<'job.status'> | ServerMessageOf<'train.progress'> | ServerMessageOf<'model.updated'> | ServerMessageOf<'model.active'> | ServerMessageOf<'error'>;
 
 export interface ServerEvent {
   message: PushMessage;
   origin: JobOrigin | undefined;
 }
+
+const randomSuffix = (): string => Math.random().toString(36).slice(2, 10);
 
 /** Width of the PNG in an inline frame, read from its IHDR chunk without decoding. */
 export function pngSize(bytes: Uint8Array): { width: number; height: number } {
@@ -63,6 +69,8 @@ export class Services {
       const msg: ServerMessageOf<'job.status'> = { type: 'job.status', requestId: null, jobId: job.id, kind: job.kind, state: job.state };
       if (job.error) msg.message = `${job.error.code}: ${job.error.message}`;
       this.#emit(msg, origin);
+      // The request that started a failed job also gets the failure as an error frame.
+      if (job.state === 'failed' && job.error && origin) this.#emit({ type: 'error', requestId: null, code: job.error.code, message: job.error.message }, origin);
     });
   }
 
@@ -168,10 +176,31 @@ export class Services {
     return r;
   }
 
-  /** Copies a validated model package directory into the data dir and records it (not activated). */
-  async importModel(dirInput: unknown, options: { version?: string; activate?: boolean } = {}): Promise<ModelRecord> {
-    const src = typeof dirInput === 'string' && dirInput.startsWith(this.config.dataDir) ? dirInput : resolveInsideRoots(dirInput, this.config.slideRoots);
-    return this.registerModelDir(src, options);
+  /**
+   * Imports a model package folder, or a bare `.onnx` file wrapped into one by models/import-onnx.ts
+   * (`onnx` gives what the graph cannot tell: normalisation, downsample, layout…). The path must lie
+   * inside a slide root. The package is copied into the data dir and recorded (activated on request).
+   */
+  async importModel(pathInput: unknown, options: { version?: string; activate?: boolean; onnx?: ImportOptions } = {}): Promise<ModelRecord> {
+    const src = resolveInsideRoots(pathInput, this.config.slideRoots);
+    if (options.version && this.store.getModel(options.version)) throw new AppError('E_MODEL_EXISTS', `model version "${options.version}" already exists; choose another version name`);
+    if (!src.toLowerCase().endsWith('.onnx')) {
+      const info = await this.compute.inspectModel(src);
+      const version = options.version ?? info.version;
+      if (this.store.getModel(version)) throw new AppError('E_MODEL_EXISTS', `model version "${version}" already exists; import it under another name with {"version": …}`);
+      return this.registerModelDir(src, { ...options, version });
+    }
+    const { readFile } = await import('node:fs/promises');
+    const { importOnnxModel } = await import('../models/import-onnx.ts');
+    const { writeModelPackage } = await import('../models/model-package.ts');
+    const r = await importOnnxModel(new Uint8Array(await readFile(src)), basename(src), { ...options.onnx, ...(options.version ? { version: options.version } : {}) });
+    const staging = join(this.config.dataDir, 'models', `.import-${randomSuffix()}`);
+    try {
+      await writeModelPackage(staging, r.onnx, r.manifest);
+      return await this.registerModelDir(staging, { ...options, version: options.version ?? r.manifest.version });
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
   }
 
   /** Records a model package (copied under dataDir/models/VERSION). Used by import and by `loupe start`. */
@@ -359,7 +388,7 @@ export class Services {
         const { slides, leases, counts } = await this.#trainingSlides(ids, parent);
         try {
           const outcome = await this.compute.train(
-            { mode, parent: { version: parent, dir: parentRec.dir }, version, outDir, slides },
+            { mode, parent: { version: parent, dir: parentRec.dir }, version, outDir, slides, full: this.config.retrain.full },
             {
               signal,
               onProgress: (p) => {

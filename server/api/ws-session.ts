@@ -24,6 +24,8 @@ import type { Services } from './services.ts';
 const SLOW_CLIENT_BYTES = 4 * 2 ** 20;
 /** How long the binary frame announced by an inline predict.region may take to arrive. */
 const INLINE_FRAME_TIMEOUT_MS = 30_000;
+/** A connection that has not said hello by then is closed (idle pre-auth sockets hold resources). */
+export const HELLO_TIMEOUT_MS = 30_000;
 
 export function tokenMatches(expected: string | null, given: string | undefined): boolean {
   if (expected === null) return true;
@@ -318,7 +320,9 @@ export function attachWebSocket(server: HttpServer, services: Services): WsHandl
   const unsubscribe = services.onEvent(({ message, origin }) => {
     for (const s of sessions.values()) {
       if (!s.ready) continue;
-      const requestId = origin && origin.sessionId === s.id ? origin.requestId : null;
+      const mine = origin !== undefined && origin.sessionId === s.id;
+      if (message.type === 'error' && !mine) continue;
+      const requestId = mine ? origin.requestId : null;
       s.send({ ...message, requestId }, { droppable: message.type === 'train.progress' });
     }
   });
@@ -329,6 +333,10 @@ export function attachWebSocket(server: HttpServer, services: Services): WsHandl
     }
     const session = new Session(ws, services);
     sessions.set(session.id, session);
+    const helloTimer = setTimeout(() => {
+      if (!session.ready) ws.close(CloseCodes.HelloTimeout.code, CloseCodes.HelloTimeout.reason);
+    }, HELLO_TIMEOUT_MS);
+    helloTimer.unref();
     ws.on('message', (data, isBinary) => {
       try {
         session.onFrame(data, isBinary);
@@ -339,6 +347,7 @@ export function attachWebSocket(server: HttpServer, services: Services): WsHandl
     });
     ws.on('error', () => undefined); // e.g. 1009 on an oversize frame: ws closes the socket itself.
     ws.on('close', () => {
+      clearTimeout(helloTimer);
       session.onClose();
       sessions.delete(session.id);
     });

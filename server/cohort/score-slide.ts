@@ -21,6 +21,7 @@ import { DEFAULT_EMPTY_TILE_RULE } from '../inference/tile-maths.ts';
 import { LOUPE_VERSION } from '../lib/version.ts';
 import { stableUuid, vectoriseMask, writeQuPathGeoJsonFile } from '../objects/index.ts';
 import { openSlide } from '../slides/open-slide.ts';
+import { cachedMapSource } from './cached-map-source.ts';
 import { writeLevelZeroRle } from './kaggle-rle.ts';
 import { parseSlideRecord, SLIDE_RECORD_FORMAT, type CohortEntry, type EnergyQuantiles, type ModelRef, type ScoreSettings, type SlideRecord, type SlideRecordFailed, type SlideRecordOk } from './records.ts';
 
@@ -244,7 +245,7 @@ export async function scoreSlide(entry: CohortEntry, outDir: string, model: Coho
     const modelMs = model.session.ortMs - ortBefore;
     const tObjects = performance.now();
     options.signal?.throwIfAborted();
-    const maps = await openMapStore(pred.mapsPath);
+    const maps = cachedMapSource(await openMapStore(pred.mapsPath));
     const objects = await extractObjects(maps, {
       threshold: s.threshold,
       enabled: s.postprocess,

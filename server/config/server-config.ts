@@ -17,6 +17,15 @@ export interface RetrainConfig {
   validationShare: number;
   /** A new version is promoted when its validation Dice ≥ parent's − this tolerance. */
   promotionTolerance: number;
+  /** Full fine-tuning (train.start mode "full") as a server job: short, from the active model. */
+  full: FullTrainingConfig;
+}
+
+export interface FullTrainingConfig {
+  epochs: number;
+  maxStepsPerEpoch: number;
+  batchSize: number;
+  engine: 'tfjs' | 'ort';
 }
 
 export interface ServerConfig {
@@ -59,7 +68,7 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   limits: DEFAULT_LIMITS,
   maxConnections: 200,
   computeConcurrency: 2,
-  retrain: { pseudoLabelMinEnergy: 4, validationShare: 0.2, promotionTolerance: 0 },
+  retrain: { pseudoLabelMinEnergy: 4, validationShare: 0.2, promotionTolerance: 0, full: { epochs: 3, maxStepsPerEpoch: 40, batchSize: 4, engine: 'ort' } },
 };
 
 export interface ServerConfigInput {
@@ -72,7 +81,7 @@ export interface ServerConfigInput {
   limits?: Partial<ProtocolLimits>;
   maxConnections?: number;
   computeConcurrency?: number;
-  retrain?: Partial<RetrainConfig>;
+  retrain?: Partial<Omit<RetrainConfig, 'full'>> & { full?: Partial<FullTrainingConfig> };
 }
 
 /** True for addresses that only this machine can reach. */
@@ -97,7 +106,7 @@ export function loadServerConfig(input: ServerConfigInput = {}): Readonly<Server
     if (!Number.isInteger(v) || v < 1) throw new AppError('E_ARG_INVALID', `limit ${k} must be a positive integer, got ${v}`);
   }
   if (limits.hardFrameBytes < limits.maxFrameBytes) throw new AppError('E_ARG_INVALID', 'limit hardFrameBytes must be ≥ maxFrameBytes');
-  const retrain: RetrainConfig = { ...d.retrain, ...input.retrain };
+  const retrain: RetrainConfig = { ...d.retrain, ...input.retrain, full: { ...d.retrain.full, ...input.retrain?.full } };
   if (!(retrain.validationShare >= 0 && retrain.validationShare < 1)) throw new AppError('E_ARG_INVALID', `validationShare must be in [0, 1), got ${retrain.validationShare}`);
   const cfg: ServerConfig = {
     host,

@@ -510,6 +510,8 @@ export const CloseCodes = {
   ProtocolVersion: { code: 4400, reason: 'unsupported protocol version' },
   /** Token missing or wrong. */
   Unauthorized: { code: 4401, reason: 'missing or wrong token' },
+  /** No hello within the handshake time. */
+  HelloTimeout: { code: 4408, reason: 'no hello received in time' },
   /** Too many connections. */
   TooManyConnections: { code: 4429, reason: 'too many connections' },
   /** Server shutting down. */

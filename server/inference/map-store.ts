@@ -144,15 +144,32 @@ export function memoryMapSource(maps: PredictionMaps, downsample: number, origin
   };
 }
 
+function parseMeta(v: unknown): MapStoreMeta {
+  const o = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  const origin = o && typeof o.origin0 === 'object' && o.origin0 !== null ? (o.origin0 as Record<string, unknown>) : undefined;
+  const num = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+  if (!o || o.kind !== 'prediction-maps' || o.storeVersion !== 1 || !num(o.width) || !num(o.height) || !num(o.downsample) || !origin || !num(origin.x) || !num(origin.y)) {
+    throw new Error('no valid loupe prediction-maps block (kind, storeVersion 1, width, height, downsample, origin0) in the root attributes');
+  }
+  return {
+    kind: 'prediction-maps',
+    storeVersion: 1,
+    width: o.width,
+    height: o.height,
+    downsample: o.downsample,
+    origin0: { x: origin.x, y: origin.y },
+    mpp: num(o.mpp) ? o.mpp : null,
+    provenance: typeof o.provenance === 'object' && o.provenance !== null ? (o.provenance as Record<string, unknown>) : {},
+  };
+}
+
 export async function openMapStore(path: string): Promise<MapSource & { meta: MapStoreMeta }> {
   const store = new FileSystemStore(resolve(path));
   let meta: MapStoreMeta;
   const arrays = new Map<MapName, zarr.Array<zarr.DataType, FileSystemStore>>();
   try {
     const root = await zarr.open.v3(zarr.root(store), { kind: 'group' });
-    const m = root.attrs.loupe as MapStoreMeta | undefined;
-    if (!m || m.kind !== 'prediction-maps') throw new Error('no loupe prediction-maps block in the root attributes');
-    meta = m;
+    meta = parseMeta(root.attrs.loupe);
     for (const name of MAP_NAMES) arrays.set(name, await zarr.open.v3(root.resolve(`${name}/0`), { kind: 'array' }));
   } catch (err) {
     throw new AppError('E_MAPS_INVALID', `${path} is not a loupe prediction-maps store`, { cause: err });

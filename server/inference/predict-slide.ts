@@ -14,8 +14,12 @@ import { TileRunner } from './run-tiles.ts';
 export interface SlidePredictOptions extends PredictOptions {
   /** Output grid downsample (default: the first member's). */
   downsample?: number;
-  /** Block side on the output grid, a multiple of the 512 map chunk (default 2048). */
-  blockSize?: number;
+  /**
+   * Block size on the output grid, multiples of the 512 map chunk: a number (square) or
+   * {width, height}. Default 1024 wide × 4096 tall: tiles shared with the block to the right are
+   * kept, tiles shared with the block below run again, so tall blocks waste little (≈ tile/height).
+   */
+  blockSize?: number | { width: number; height: number };
   /** Where the OME-Zarr maps go (must not exist). */
   mapsPath: string;
   /** Free-form provenance stored with the maps. */
@@ -34,13 +38,15 @@ export interface SlidePrediction {
 export const MAP_CHUNK = 512;
 
 /** Blocks of the output grid in row-major order. */
-export function planBlocks(width: number, height: number, blockSize: number): GridRect[] {
+export function planBlocks(width: number, height: number, blockWidth: number, blockHeight: number = blockWidth): GridRect[] {
   const out: GridRect[] = [];
-  for (let y = 0; y < height; y += blockSize) {
-    for (let x = 0; x < width; x += blockSize) out.push({ x, y, width: Math.min(blockSize, width - x), height: Math.min(blockSize, height - y) });
+  for (let y = 0; y < height; y += blockHeight) {
+    for (let x = 0; x < width; x += blockWidth) out.push({ x, y, width: Math.min(blockWidth, width - x), height: Math.min(blockHeight, height - y) });
   }
   return out;
 }
+
+export const DEFAULT_BLOCK = { width: 1024, height: 4096 };
 
 /** The member-grid rectangle whose pixels bilinear resampling of `block` reads (plus one pixel). */
 function memberRect(block: GridRect, d: number, dm: number, mw: number, mh: number): GridRect {
@@ -55,15 +61,18 @@ export async function predictSlide(slide: SlideReader, members: EnsembleMember[]
   const first = members[0];
   if (!first) throw new AppError('E_ARG_INVALID', 'prediction needs at least one model');
   const d = options.downsample ?? first.downsample;
-  const blockSize = options.blockSize ?? 2048;
-  if (!Number.isInteger(blockSize) || blockSize < MAP_CHUNK || blockSize % MAP_CHUNK !== 0) {
-    throw new AppError('E_ARG_INVALID', `--block must be a multiple of ${MAP_CHUNK} (got ${blockSize})`);
+  const bs = options.blockSize ?? DEFAULT_BLOCK;
+  const block = typeof bs === 'number' ? { width: bs, height: bs } : bs;
+  for (const side of [block.width, block.height]) {
+    if (!Number.isInteger(side) || side < MAP_CHUNK || side % MAP_CHUNK !== 0) {
+      throw new AppError('E_ARG_INVALID', `block sides must be multiples of ${MAP_CHUNK} (got ${block.width}×${block.height})`);
+    }
   }
   const t0 = performance.now();
   const ortBefore = members.reduce((a, m) => a + m.session.ortMs, 0);
   const whole = { x: 0, y: 0, width: slide.info.width, height: slide.info.height };
   const { width, height } = gridSize(whole, d);
-  const blocks = planBlocks(width, height, blockSize);
+  const blocks = planBlocks(width, height, block.width, block.height);
   let tilesDone = 0;
   const runners = members.map((m) => {
     const source = slidePixelSource(slide, whole, m.downsample);
@@ -86,22 +95,22 @@ export async function predictSlide(slide: SlideReader, members: EnsembleMember[]
   try {
     for (let b = 0; b < blocks.length; b++) {
       options.signal?.throwIfAborted();
-      const block = blocks[b] as GridRect;
+      const rect = blocks[b] as GridRect;
       const nextBlock = blocks[b + 1];
       const perMember = [];
       for (const { m, source, runner } of runners) {
         const before = runner.stats.tilesRun + runner.stats.tilesSkipped;
         if (m.downsample === d) {
-          perMember.push(await runner.predictRect(block, nextBlock));
+          perMember.push(await runner.predictRect(rect, nextBlock));
         } else {
-          const mr = memberRect(block, d, m.downsample, source.width, source.height);
+          const mr = memberRect(rect, d, m.downsample, source.width, source.height);
           const next = nextBlock ? memberRect(nextBlock, d, m.downsample, source.width, source.height) : undefined;
           const own = await runner.predictRect(mr, next);
-          perMember.push(resampleMaps(own, { x: mr.x * m.downsample, y: mr.y * m.downsample }, m.downsample, block, { x: block.x * d, y: block.y * d }, d));
+          perMember.push(resampleMaps(own, { x: mr.x * m.downsample, y: mr.y * m.downsample }, m.downsample, rect, { x: rect.x * d, y: rect.y * d }, d));
         }
         tilesDone += runner.stats.tilesRun + runner.stats.tilesSkipped - before;
       }
-      await writer.write(block, averageMaps(perMember));
+      await writer.write(rect, averageMaps(perMember));
       options.onProgress?.(Math.min(tilesDone, plannedTiles), plannedTiles);
     }
     await writer.commit();

@@ -119,13 +119,14 @@ export async function importOnnxModel(input: Uint8Array, fileName: string, opts:
 
   let bytes = input;
   let kind: OutputKind = opts.outputKind ?? 'logits';
-  if (!opts.keepActivation) {
-    const s = stripFinalActivation(input);
-    if (s.cut) {
-      bytes = s.bytes;
-      kind = 'logits';
-      notes.push(`removed the final ${s.cut} so loupe reads logits (needed for the energy score)`);
-    }
+  const s = stripFinalActivation(input);
+  if (s.cut && !opts.keepActivation) {
+    bytes = s.bytes;
+    kind = 'logits';
+    notes.push(`removed the final ${s.cut} so loupe reads logits (needed for the energy score)`);
+  } else if (s.cut) {
+    kind = s.cut === 'Softmax' ? 'softmax' : 'sigmoid';
+    notes.push(`kept the final ${s.cut}: the output is read as ${kind} probabilities${kind === 'softmax' ? ' (no energy score)' : ''}`);
   }
   const sig2 = readOnnxSignature(bytes);
   const out = sig2.outputs[0];

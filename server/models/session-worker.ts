@@ -4,6 +4,9 @@
 // typed below; buffers are transferred, never copied. The reported `ms` is pure ORT execution time.
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 
 export interface SessionWorkerData {
   onnx: Uint8Array;
@@ -22,6 +25,16 @@ export type SessionWorkerReply =
   | { type: 'result'; id: number; output: Float32Array; ms: number }
   | { type: 'error'; id: number; message: string };
 
+/** onnxruntime-node ships the CUDA provider as a separate library next to its binding (downloaded at install). */
+function cudaProviderInstalled(): boolean {
+  try {
+    const pkgDir = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+    return existsSync(join(pkgDir, 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so'));
+  } catch {
+    return false;
+  }
+}
+
 const port = parentPort;
 if (port) {
   const data = workerData as SessionWorkerData;
@@ -32,9 +45,11 @@ if (port) {
   let device: 'cpu' | 'cuda' = 'cpu';
   let warning: string | null = null;
   try {
-    if (data.device === 'cuda') {
+    if (data.device === 'cuda' && !cudaProviderInstalled()) {
+      warning = 'loupe: warning: CUDA execution provider unavailable (onnxruntime-node was installed without it); running on CPU';
+    } else if (data.device === 'cuda') {
       try {
-        session = await ort.InferenceSession.create(data.onnx, { ...base, executionProviders: ['cuda'] });
+        session = await ort.InferenceSession.create(data.onnx, { ...base, logSeverityLevel: 4, executionProviders: ['cuda'] });
         device = 'cuda';
       } catch (err) {
         warning = `loupe: warning: CUDA execution provider unavailable (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); running on CPU`;

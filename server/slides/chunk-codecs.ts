@@ -15,6 +15,39 @@ type RegistryLoader = NonNullable<ReturnType<typeof registry.get>>;
 type CodecEntry = Awaited<ReturnType<RegistryLoader>>;
 type ChunkMeta = Parameters<CodecEntry['fromConfig']>[1];
 
+/**
+ * Lays out a block of interleaved RGB (≤ chunk × chunk, top-left of the chunk) as one c,y,x chunk,
+ * the rest filled with `fill` (white for slides): what every edge chunk of a store looks like.
+ */
+export function rgbToChunk(data: Uint8Array, width: number, height: number, chunk: number, fill: number): Uint8Array {
+  const plane = chunk * chunk;
+  const buf = new Uint8Array(3 * plane);
+  if (width < chunk || height < chunk) buf.fill(fill);
+  for (let y = 0; y < height; y++) {
+    let p = y * width * 3;
+    const row = y * chunk;
+    for (let x = 0; x < width; x++, p += 3) {
+      buf[row + x] = data[p];
+      buf[plane + row + x] = data[p + 1];
+      buf[2 * plane + row + x] = data[p + 2];
+    }
+  }
+  return buf;
+}
+
+const encoders = new Map<string, Promise<ChunkEncoder>>();
+/** createChunkEncoder, memoised per compressor and shape (encoders are stateless). */
+export function chunkEncoderFor(compressor: V2Compressor | null, chunkShape: number[]): Promise<ChunkEncoder> {
+  const key = JSON.stringify([compressor, chunkShape]);
+  let e = encoders.get(key);
+  if (!e) {
+    e = createChunkEncoder(compressor, chunkShape);
+    encoders.set(key, e);
+    e.catch(() => encoders.delete(key));
+  }
+  return e;
+}
+
 export async function createChunkEncoder(compressor: V2Compressor | null, chunkShape: number[]): Promise<ChunkEncoder> {
   if (compressor === null) return async (raw) => raw;
   if (compressor.id === 'gzip') {

@@ -4,7 +4,7 @@
 // of this level".
 import { AppError } from '../contracts/errors.ts';
 import type { ReadRegionOptions, RegionPx, RgbImage, SlideInfo, SlideReader } from '../contracts/slide.ts';
-import { areaDownsample, hwcToChw } from './area-downsample.ts';
+import { areaDownsample } from './area-downsample.ts';
 import { levelWindow, outputSize, pickLevel } from './pyramid-levels.ts';
 
 /** One pyramid level as a reader sees it. */
@@ -16,6 +16,11 @@ export interface LevelSource {
   scaleY: number;
   /** Interleaved RGB of [x, x+w) × [y, y+h); the rectangle is always inside the level. */
   read(x: number, y: number, w: number, h: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /**
+   * The same rectangle as three planes (CHW), when the level stores planes (OME-Zarr chunks are
+   * c,y,x): rows are then plain memcpys and area averaging runs on contiguous rows.
+   */
+  readPlanar?(x: number, y: number, w: number, h: number, signal?: AbortSignal): Promise<Uint8Array>;
 }
 
 /** Refuses windows that would need more than this many level pixels (about 1.2 GB of RGB). */
@@ -23,18 +28,25 @@ export const MAX_WINDOW_PIXELS = 2 ** 28;
 
 const WHITE = 255;
 
-/** Reads any rectangle of a level; pixels outside the level are white. */
-export async function readLevelRect(level: LevelSource, x: number, y: number, w: number, h: number, signal?: AbortSignal): Promise<Uint8Array> {
+/** Reads any rectangle of a level, interleaved or planar; pixels outside the level are white. */
+export async function readLevelRect(level: LevelSource, x: number, y: number, w: number, h: number, signal?: AbortSignal, layout: 'HWC' | 'CHW' = 'HWC'): Promise<Uint8Array> {
+  const planar = layout === 'CHW' && level.readPlanar !== undefined;
+  const read = (rx: number, ry: number, rw: number, rh: number): Promise<Uint8Array> => (planar && level.readPlanar ? level.readPlanar(rx, ry, rw, rh, signal) : level.read(rx, ry, rw, rh, signal));
   const cx0 = Math.max(0, x);
   const cy0 = Math.max(0, y);
   const cx1 = Math.min(level.width, x + w);
   const cy1 = Math.min(level.height, y + h);
-  if (cx0 === x && cy0 === y && cx1 === x + w && cy1 === y + h) return level.read(x, y, w, h, signal);
+  if (cx0 === x && cy0 === y && cx1 === x + w && cy1 === y + h) return read(x, y, w, h);
   const out = new Uint8Array(w * h * 3).fill(WHITE);
   if (cx1 <= cx0 || cy1 <= cy0) return out;
-  const inner = await level.read(cx0, cy0, cx1 - cx0, cy1 - cy0, signal);
-  const iw = (cx1 - cx0) * 3;
-  for (let r = 0; r < cy1 - cy0; r++) out.set(inner.subarray(r * iw, (r + 1) * iw), ((cy0 - y + r) * w + (cx0 - x)) * 3);
+  const iw = cx1 - cx0;
+  const ih = cy1 - cy0;
+  const inner = await read(cx0, cy0, iw, ih);
+  if (planar) {
+    for (let c = 0; c < 3; c++) for (let r = 0; r < ih; r++) out.set(inner.subarray(c * iw * ih + r * iw, c * iw * ih + (r + 1) * iw), c * w * h + (cy0 - y + r) * w + (cx0 - x));
+  } else {
+    for (let r = 0; r < ih; r++) out.set(inner.subarray(r * iw * 3, (r + 1) * iw * 3), ((cy0 - y + r) * w + (cx0 - x)) * 3);
+  }
   return out;
 }
 
@@ -61,9 +73,10 @@ export async function readRegionFromLevels(levels: readonly LevelSource[], regio
   if (win.width * win.height > MAX_WINDOW_PIXELS) {
     throw new AppError('E_SLIDE_REGION_TOO_LARGE', `region ${region.width}×${region.height} at downsample ${downsample} needs ${win.width}×${win.height} pixels of level ${li}; read it in smaller pieces or at a larger downsample`, { details: { region, downsample, level: li } });
   }
-  const src = await readLevelRect(level, win.x, win.y, win.width, win.height, options.signal);
-  const out = areaDownsample({ data: src, width: win.width, height: win.height, channels: 3 }, { x0: win.originX, y0: win.originY, factorX: win.factorX, factorY: win.factorY, outWidth: ow, outHeight: oh });
-  return { data: layout === 'CHW' ? hwcToChw(out.data, ow, oh) : out.data, width: ow, height: oh, layout };
+  const srcLayout = level.readPlanar ? 'CHW' : 'HWC';
+  const src = await readLevelRect(level, win.x, win.y, win.width, win.height, options.signal, srcLayout);
+  const out = areaDownsample({ data: src, width: win.width, height: win.height, channels: 3, layout: srcLayout }, { x0: win.originX, y0: win.originY, factorX: win.factorX, factorY: win.factorY, outWidth: ow, outHeight: oh, outLayout: layout });
+  return { data: out.data, width: ow, height: oh, layout };
 }
 
 /** Builds a SlideReader from levels; `info.levels` is derived from them. */

@@ -77,41 +77,48 @@ export async function openOmeZarr(dir: string, options: OpenOmeZarrOptions = {})
           throw new AppError('E_SLIDE_CORRUPT', `${dir}: chunk ${path}/${c}/${cy}/${cx} cannot be decoded`, { cause: err });
         }
       });
+    // Copies every chunk a window touches into planar (CHW, row memcpys) or interleaved output.
+    const readWindow = async (x: number, y: number, rw: number, rh: number, planar: boolean, signal?: AbortSignal): Promise<Uint8Array> => {
+      const out = new Uint8Array(rw * rh * 3);
+      const jobs: Array<Promise<void>> = [];
+      const plane = ch * cw;
+      for (let c0 = 0; c0 < 3; c0 += cc) {
+        for (let cy = Math.floor(y / ch); cy * ch < y + rh; cy++) {
+          for (let cx = Math.floor(x / cw); cx * cw < x + rw; cx++) {
+            jobs.push(
+              chunkAt(c0 / cc, cy, cx).then((data) => {
+                signal?.throwIfAborted();
+                const yA = Math.max(y, cy * ch);
+                const yB = Math.min(y + rh, (cy + 1) * ch);
+                const xA = Math.max(x, cx * cw);
+                const xB = Math.min(x + rw, (cx + 1) * cw);
+                for (let c = c0; c < Math.min(3, c0 + cc); c++) {
+                  const cOff = (c - c0) * plane;
+                  for (let yy = yA; yy < yB; yy++) {
+                    let s = cOff + (yy - cy * ch) * cw + (xA - cx * cw);
+                    if (planar) {
+                      out.set(data.subarray(s, s + xB - xA), c * rw * rh + (yy - y) * rw + (xA - x));
+                      continue;
+                    }
+                    let d = ((yy - y) * rw + (xA - x)) * 3 + c;
+                    for (let xx = xA; xx < xB; xx++, s++, d += 3) out[d] = data[s];
+                  }
+                }
+              }),
+            );
+          }
+        }
+      }
+      await Promise.all(jobs);
+      return out;
+    };
     levels.push({
       width: w,
       height: h,
       scaleX: scale.x,
       scaleY: scale.y,
-      async read(x, y, rw, rh, signal) {
-        const out = new Uint8Array(rw * rh * 3);
-        const jobs: Array<Promise<void>> = [];
-        for (let c0 = 0; c0 < 3; c0 += cc) {
-          for (let cy = Math.floor(y / ch); cy * ch < y + rh; cy++) {
-            for (let cx = Math.floor(x / cw); cx * cw < x + rw; cx++) {
-              jobs.push(
-                chunkAt(c0 / cc, cy, cx).then((data) => {
-                  signal?.throwIfAborted();
-                  const yA = Math.max(y, cy * ch);
-                  const yB = Math.min(y + rh, (cy + 1) * ch);
-                  const xA = Math.max(x, cx * cw);
-                  const xB = Math.min(x + rw, (cx + 1) * cw);
-                  const plane = ch * cw;
-                  for (let c = c0; c < Math.min(3, c0 + cc); c++) {
-                    const cOff = (c - c0) * plane;
-                    for (let yy = yA; yy < yB; yy++) {
-                      let s = cOff + (yy - cy * ch) * cw + (xA - cx * cw);
-                      let d = ((yy - y) * rw + (xA - x)) * 3 + c;
-                      for (let xx = xA; xx < xB; xx++, s++, d += 3) out[d] = data[s];
-                    }
-                  }
-                }),
-              );
-            }
-          }
-        }
-        await Promise.all(jobs);
-        return out;
-      },
+      read: (x, y, rw, rh, signal) => readWindow(x, y, rw, rh, false, signal),
+      readPlanar: (x, y, rw, rh, signal) => readWindow(x, y, rw, rh, true, signal),
     });
   }
   const loupe = parsed.loupe;

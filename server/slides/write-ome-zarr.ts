@@ -66,42 +66,6 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return out;
 }
 
-/** Writes one band (chunk-row) of a level: every chunk, as c,y,x padded with white to full size. */
-async function writeBand(dir: string, level: number, bandIndex: number, band: Raster, chunk: number, encode: ChunkEncoder): Promise<void> {
-  const rowDir = join(dir, String(level), '0', String(bandIndex));
-  await mkdir(rowDir, { recursive: true });
-  const nx = Math.ceil(band.width / chunk);
-  const plane = chunk * chunk;
-  const cols = Array.from({ length: nx }, (_, i) => i);
-  await mapLimit(cols, 4, async (cx) => {
-    const buf = new Uint8Array(3 * plane).fill(WHITE);
-    const x0 = cx * chunk;
-    const w = Math.min(chunk, band.width - x0);
-    const src = band.data;
-    for (let y = 0; y < band.height; y++) {
-      let p = (y * band.width + x0) * 3;
-      const row = y * chunk;
-      for (let x = 0; x < w; x++, p += 3) {
-        buf[row + x] = src[p];
-        buf[plane + row + x] = src[p + 1];
-        buf[2 * plane + row + x] = src[p + 2];
-      }
-    }
-    await writeFile(join(rowDir, String(cx)), await encode(buf));
-  });
-}
-
-/** Appends rows to a band buffer; returns the full band when `chunk` rows (or the last rows) are in. */
-interface LevelState {
-  level: number;
-  width: number;
-  height: number;
-  band: Uint8Array;
-  rows: number;
-  bandIndex: number;
-  rowsWritten: number;
-}
-
 export function zarrayFor(shape: number[], chunks: number[], dtype: V2Dtype, codec: ChunkCodec | null, fill: number | null): ZArray {
   return { zarr_format: 2, shape, chunks, dtype, compressor: codec === null ? null : compressorFor(codec), fill_value: fill, order: 'C', filters: null, dimension_separator: '/' };
 }
@@ -123,7 +87,6 @@ export async function writeOmeZarr(source: SlideReader, outDir: string, options:
     await mkdir(tmp);
     const sizes = factorTwoLevels(width, height);
     const compressor = compressorFor(codec);
-    const encode = await createChunkEncoder(compressor, [3, chunk, chunk]);
     const meta = options.sourceMeta ?? { name: source.info.source, sizeBytes: null, sha256: null, format: source.info.format };
     const loupe: LoupeBlock = {
       storeVersion: 1,
@@ -144,50 +107,11 @@ export async function writeOmeZarr(source: SlideReader, outDir: string, options:
       await mkdir(join(tmp, String(k)), { recursive: true });
       await writeFile(join(tmp, String(k), '.zarray'), JSON.stringify(zarrayFor([3, sizes[k].height, sizes[k].width], [3, chunk, chunk], '|u1', codec, WHITE), null, 2));
     }
-    const states: LevelState[] = sizes.map((s, k) => ({ level: k, width: s.width, height: s.height, band: new Uint8Array(0), rows: 0, bandIndex: 0, rowsWritten: 0 }));
-
-    // Feeds rows into level k; a completed band is written and its halved rows go to level k+1.
-    const push = async (k: number, rows: Raster): Promise<void> => {
-      const st = states[k];
-      if (st.band.length === 0) st.band = new Uint8Array(st.width * chunk * 3).fill(WHITE);
-      let taken = 0;
-      while (taken < rows.height) {
-        const n = Math.min(rows.height - taken, chunk - st.rows);
-        st.band.set(rows.data.subarray(taken * st.width * 3, (taken + n) * st.width * 3), st.rows * st.width * 3);
-        st.rows += n;
-        taken += n;
-        const last = st.rowsWritten + st.rows >= st.height;
-        if (st.rows === chunk || last) {
-          const band: Raster = { data: st.band.subarray(0, st.rows * st.width * 3), width: st.width, height: st.rows, channels: 3 };
-          await writeBand(tmp, k, st.bandIndex, band, chunk, encode);
-          st.bandIndex++;
-          st.rowsWritten += st.rows;
-          st.rows = 0;
-          if (k + 1 < states.length) await push(k + 1, halveRaster(band));
-          st.band = last ? new Uint8Array(0) : new Uint8Array(st.width * chunk * 3).fill(WHITE);
-        }
-      }
-    };
-
-    // Source blocks: a band's height × several chunks wide (wide reads are cheaper in sharp/libvips).
-    const blockW = chunk * Math.max(1, Math.floor(4096 / chunk));
-    const conc = Math.max(1, options.readConcurrency ?? 2);
-    for (let y = 0; y < height; y += chunk) {
-      signal?.throwIfAborted();
-      const h = Math.min(chunk, height - y);
-      const xs: number[] = [];
-      for (let x = 0; x < width; x += blockW) xs.push(x);
-      const band = new Uint8Array(width * h * 3);
-      await mapLimit(xs, conc, async (x) => {
-        const w = Math.min(blockW, width - x);
-        const img = await source.readRegion({ x, y, width: w, height: h }, 1, { layout: 'HWC', ...(signal ? { signal } : {}) });
-        if (img.width !== w || img.height !== h || img.data.length !== w * h * 3) {
-          throw new AppError('E_SLIDE_READ', `source returned ${img.width}×${img.height} for a ${w}×${h} block at (${x}, ${y})`);
-        }
-        for (let r = 0; r < h; r++) band.set(img.data.subarray(r * w * 3, (r + 1) * w * 3), (r * width + x) * 3);
-      });
-      await push(0, { data: band, width, height: h, channels: 3 });
-      options.onProgress?.(y + h, height);
+    const sink = await createChunkSink({ dir: tmp, chunk, compressor, ...(options.workers !== undefined ? { workers: options.workers } : {}) });
+    try {
+      await writePyramid(source, sizes, chunk, sink, options);
+    } finally {
+      await sink.close();
     }
     signal?.throwIfAborted();
     await rename(tmp, outDir).catch(async (err: unknown) => {

@@ -17,7 +17,7 @@ import { createRandom, shuffleInPlace } from '../sampling/random.ts';
 import { planEpoch, prepareSlide, validationDraws, DEFAULT_SAMPLER, type PreparedSlide, type SamplerOptions, type TrainingSlideInput } from '../sampling/sampler.ts';
 import { writeCurvesPng, type CurvePoint } from './curves.ts';
 import { createEngine, type EngineKind, type EngineOptions } from './engines.ts';
-import { writeTrainedPackage, type TrainedUNet } from './model-files.ts';
+import { readTrainedUNet, writeTrainedPackage, type TrainedUNet } from './model-files.ts';
 import { DEFAULT_ONE_CYCLE, oneCycleStep, type OneCycleOptions } from './optim/one-cycle.ts';
 import { Ranger, type RangerOptions, type RangerState } from './optim/ranger.ts';
 import { DEFAULT_UNET, initRunningStats, initUNetWeights, unetParameters, updateRunningStats } from './unet-spec.ts';
@@ -191,8 +191,13 @@ async function saveCheckpoint(dir: string, state: FoldState, meta: Omit<Checkpoi
 }
 
 function parseCheckpointMeta(meta: unknown): CheckpointMeta {
-  if (typeof meta !== 'object' || meta === null || !('kind' in meta) || meta.kind !== 'checkpoint') throw new AppError('E_TRAIN_CHECKPOINT_INVALID', 'the checkpoint has no training metadata');
-  // Written by saveCheckpoint of this version; the fingerprint check below guards against other runs.
+  const bad = (): AppError => new AppError('E_TRAIN_CHECKPOINT_INVALID', 'the checkpoint has no valid training metadata; drop --resume to start over');
+  if (typeof meta !== 'object' || meta === null) throw bad();
+  const m: Record<string, unknown> = { ...meta };
+  const numbers = ['epoch', 'iteration', 'rangerStep', 'bestDice', 'bestEpoch'];
+  if (m.kind !== 'checkpoint' || typeof m.fingerprint !== 'string' || !numbers.every((k) => typeof m[k] === 'number') || !Array.isArray(m.stepLoss) || !Array.isArray(m.lr)) throw bad();
+  if (typeof m.stats !== 'object' || m.stats === null || typeof m.rangerOptions !== 'object' || m.rangerOptions === null) throw bad();
+  // Shape checked above; written by saveCheckpoint, and the fingerprint guards against other runs.
   return meta as CheckpointMeta;
 }
 
@@ -383,16 +388,14 @@ export async function trainModel(inputs: readonly TrainingSlideInput[], config: 
   const best = results.reduce((a, b) => (b.bestDice > a.bestDice ? b : a));
   if (results.length > 1) {
     // The best fold also becomes the main package (an ensemble of all folds is `out-fold*`).
-    const src = best.dir;
-    const model = await import('./model-files.ts').then((m) => m.readTrainedUNet(src));
-    const manifest = await writeTrainedPackage(config.out, model, {
+    const model = await readTrainedUNet(best.dir);
+    await writeTrainedPackage(config.out, model, {
       name: config.name, version: config.version, parentVersion: config.from?.version ?? null, mean: stats.mean, std: stats.std, tile: config.sampler.tile, downsample: config.sampler.downsample, mppTrained: config.mppTrained ?? null,
       trainingData: config.trainingData,
       parameters: { folds: config.folds, bestFold: best.fold, foldDice: results.map((r) => r.bestDice), foldPackages: results.map((r) => basename(r.dir)) },
       metrics: { valDice: best.bestDice, meanFoldDice: mean(results.map((r) => r.bestDice)) },
     });
     for (const file of ['log.jsonl', 'curves.png']) await copyFile(join(best.dir, file), join(config.out, file));
-    void manifest;
   }
   return { out: config.out, folds: results, bestFold: best.fold, stats, seconds: (performance.now() - t0) / 1000, interrupted: false };
 }

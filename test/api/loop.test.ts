@@ -81,6 +81,8 @@ test('predict → candidates → corrections → quick refine → model.updated 
   assert.equal(updated.active, updated.promoted ? updated.version : 'tiny');
   const done = expectType(await c.next((m) => m.requestId === rid && m.type === 'job.status' && m.state === 'done'), 'job.status');
   assert.equal(done.jobId, queued.jobId);
+  const phases = c.received.filter((m) => m.type === 'train.progress' && m.jobId === queued.jobId).map((m) => (m.type === 'train.progress' ? m.phase : ''));
+  assert.ok(phases.includes('validate') && phases.includes('done'), `train.progress phases: ${phases.join(', ')}`);
 
   // 5. Predict again with the new version: the objects moved towards the corrections.
   rid = c.send({ type: 'predict.region', slide, region: WHOLE, downsample: 4, model: updated.version });

@@ -37,6 +37,8 @@ test('predict.region on a registered slide and with inline PNG pixels', async (t
   const rid = c.send({ type: 'predict.region', slide, region, downsample: 4 });
   const r = expectType(await c.reply(rid), 'predict.result');
   assert.equal(r.modelVersion, 'stain-a');
+  const progress = c.received.filter((m) => m.type === 'predict.progress' && m.requestId === rid);
+  assert.ok(progress.length > 0, 'progress frames while the tiles run');
   assert.deepEqual(r.region, region);
   assert.ok(r.stats.tilesRun + r.stats.tilesSkipped > 0);
   for (const f of r.objects.features) {
@@ -151,3 +153,22 @@ test('limits under load: per-connection pending, duplicate ids, global queue, ca
 function errorOf(m: ServerMessage): string {
   return expectType(m, 'error').code;
 }
+
+test('training failures reach the requester as an error with its requestId; the server keeps serving', async (t) => {
+  const { server, slide } = await setup(t);
+  const c = await TestClient.connect(server.url);
+  t.after(() => c.close());
+  let rid = c.send({ type: 'train.start', mode: 'quick' });
+  assert.equal(errorOf(await c.reply(rid)), 'E_NO_TRAINING_DATA');
+  rid = c.send({ type: 'corrections.submit', slide, reviewedRegions: [], items: [{ id: '00000000-0000-4000-8000-000000000001', action: 'added', geometry: { type: 'Polygon', coordinates: [[[0, 0], [50, 0], [50, 50], [0, 50], [0, 0]]] } }] });
+  expectType(await c.reply(rid), 'corrections.ack');
+  // The stain detector is not a loupe-trained U-Net: quick refine cannot start from it.
+  rid = c.send({ type: 'train.start', mode: 'quick' });
+  const queued = expectType(await c.reply(rid), 'job.status');
+  const failed = await c.next((m) => m.requestId === rid && m.type === 'error');
+  assert.equal(errorOf(failed), 'E_REFINE_UNSUPPORTED');
+  assert.equal(server.services.store.requireJob(queued.jobId).state, 'failed');
+  assert.equal(server.services.store.activeVersion(), 'stain-a');
+  const p = c.send({ type: 'predict.region', slide, region: { x: 0, y: 0, width: 256, height: 256 }, downsample: 2 });
+  expectType(await c.reply(p), 'predict.result');
+});

@@ -142,3 +142,28 @@ test('jobs and models: listing, unknown ids, cancelling a finished job', async (
   assert.equal((await request(server.http).post('/api/models/rollback').expect(409)).body.error.code, 'E_NO_ROLLBACK');
   assert.equal((await request(server.http).post('/api/models/import').send({ path: '../x' }).expect(403)).body.error.code, 'E_PATH_OUTSIDE_ROOTS');
 });
+
+test('models over REST: import a package folder and a bare .onnx from a slide root, activate, roll back', async (t) => {
+  const { writeStainModel } = await import('./model-fixture.ts');
+  const { copyFileSync } = await import('node:fs');
+  const { root } = await slideRoot(t);
+  await writeStainModel(join(root, 'pkg'), 'stain-1');
+  copyFileSync(join(root, 'pkg', 'model.onnx'), join(root, 'bare.onnx'));
+  const server = await startTestServer(t, { slideRoots: [root] });
+  const a = await request(server.http).post('/api/models/import').send({ path: 'pkg', activate: true }).expect(201);
+  assert.equal(a.body.version, 'stain-1');
+  assert.equal(a.body.active, true);
+  const b = await request(server.http).post('/api/models/import').send({ path: 'bare.onnx', version: 'bare-1', onnx: { mean: [0, 0, 0], std: [1, 1, 1], downsample: 2, tile: 64 } }).expect(201);
+  assert.equal(b.body.version, 'bare-1');
+  assert.equal(b.body.active, false);
+  const dup = await request(server.http).post('/api/models/import').send({ path: 'pkg' }).expect(409);
+  assert.equal(dup.body.error.code, 'E_MODEL_EXISTS');
+  await request(server.http).post('/api/models/bare-1/activate').expect(200);
+  assert.equal((await request(server.http).get('/api/models').expect(200)).body.active, 'bare-1');
+  const rb = await request(server.http).post('/api/models/rollback').expect(200);
+  assert.deepEqual(rb.body, { active: 'stain-1', previous: 'bare-1' });
+  const bad = await request(server.http).post('/api/models/import').send({ path: 'tiny.png' }).expect(404);
+  assert.equal(bad.body.error.code, 'E_MODEL_NOT_FOUND');
+  const one = await request(server.http).get('/api/models/stain-1').expect(200);
+  assert.equal(one.body.active, true);
+});

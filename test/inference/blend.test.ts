@@ -67,6 +67,11 @@ test('region at a downsample and raw pixels with the same origin give the same m
   const pixels = await slide.readRegion(region, 2);
   const b = await predictPixels(pixels, { x: 40, y: 20 }, 2, [{ session, downsample: 2 }], { emptyTile: noSkip });
   assert.deepEqual(Array.from(b.maps.prob), Array.from(a.maps.prob));
+  // The same pixels as a PNG a client uploaded.
+  const { default: sharp } = await import('sharp');
+  const png = await sharp(pixels.data, { raw: { width: 100, height: 90, channels: 3 } }).png().toBuffer();
+  const p = await predictPixels(new Uint8Array(png), { x: 40, y: 20 }, 2, [{ session, downsample: 2 }], { emptyTile: noSkip });
+  assert.deepEqual(Array.from(p.maps.prob), Array.from(a.maps.prob));
   // An ensemble member at downsample 4 is resampled onto the downsample-2 grid before averaging.
   const session4 = await sessionFor(pointwiseModel(), testManifest({ tile: 64, downsample: 4, flips: ['none'] }));
   const c = await predictRegion(slide, region, 2, [{ session, downsample: 2 }, { session: session4, downsample: 4 }], { emptyTile: noSkip });

@@ -25,9 +25,9 @@ test('whole-slide maps and objects are identical for two block sizes and equal a
   const session = await sessionFor(stainModel(), testManifest({ tile: 64, downsample: 2, flips: ['none', 'hv'] }));
   const dir = tempDir();
   const a = await predictSlide(slide, [{ session, downsample: 2 }], { mapsPath: join(dir, 'a.zarr'), blockSize: 512 });
-  const b = await predictSlide(slide, [{ session, downsample: 2 }], { mapsPath: join(dir, 'b.zarr'), blockSize: 1024 });
+  const b = await predictSlide(slide, [{ session, downsample: 2 }], { mapsPath: join(dir, 'b.zarr'), blockSize: { width: 512, height: 1024 } });
   assert.equal(a.blocks, 4);
-  assert.equal(b.blocks, 1);
+  assert.equal(b.blocks, 2);
   assert.ok(a.stats.tilesReused > 0, 'tiles shared by neighbouring blocks are reused');
   const ma = await openMapStore(a.mapsPath);
   const mb = await openMapStore(b.mapsPath);
@@ -77,4 +77,28 @@ test('post-processing: holes of large objects are filled, tiny objects are dropp
   assert.equal(o.stats.areaUm2, null);
   assert.deepEqual(Array.from(fillHoles(Uint8Array.from([1, 1, 1, 1, 0, 1, 1, 1, 1]), 3, 3)), [1, 1, 1, 1, 1, 1, 1, 1, 1]);
   assert.equal(otsuThreshold(Uint8Array.from([10, 10, 10, 200, 200, 200])), 10);
+});
+
+test('a cancelled whole-slide run leaves no maps store behind; a non-store path is a coded error', async () => {
+  const { existsSync, readdirSync } = await import('node:fs');
+  const { isAppError } = await import('../../server/contracts/errors.ts');
+  const W = 1400;
+  const slide = memorySlide(W, W, discImage(W, W, [[700, 700, 300]]), 0.5);
+  const session = await sessionFor(stainModel(), testManifest({ tile: 64, downsample: 2, flips: ['none'] }));
+  const dir = tempDir();
+  const ctrl = new AbortController();
+  let blocks = 0;
+  const err = await predictSlide(slide, [{ session, downsample: 2 }], {
+    mapsPath: join(dir, 'maps.zarr'),
+    blockSize: 512,
+    signal: ctrl.signal,
+    onProgress: () => {
+      if (++blocks === 2) ctrl.abort();
+    },
+  }).catch((e: unknown) => e);
+  assert.ok(err instanceof Error && err.name === 'AbortError', String(err));
+  assert.equal(existsSync(join(dir, 'maps.zarr')), false);
+  assert.deepEqual(readdirSync(dir), [], 'temporary store removed');
+  const bad = await openMapStore(dir).catch((e: unknown) => e);
+  assert.ok(isAppError(bad, 'E_MAPS_INVALID'));
 });

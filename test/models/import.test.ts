@@ -136,3 +136,17 @@ test('bad input gives coded errors: tile mismatch, wrong channels, NaN output, b
   writeFileSync(join(swapped, 'model.onnx'), pointwiseModel('T', 5));
   assert.equal(await codeOf(loadModelPackage(swapped)), 'E_MODEL_INTEGRITY');
 });
+
+test('--device cuda falls back to CPU with one warning line when the CUDA provider is not installed', async () => {
+  const dir = join(tempDir(), 'cuda');
+  await writeModelPackage(dir, pointwiseModel(), testManifest({ tile: 32 }));
+  const warnings: string[] = [];
+  const session = await getModelSession(await loadModelPackage(dir), { threads: 1, device: 'cuda', warn: (l) => warnings.push(l) });
+  if (session.device === 'cuda') return; // a machine with CUDA: nothing to fall back from
+  assert.equal(session.device, 'cpu');
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0] ?? '', /^loupe: warning: CUDA execution provider unavailable .*; running on CPU$/);
+  assert.ok(!(warnings[0] ?? '').includes('\n'));
+  const out = await session.run(new Float32Array(3 * 32 * 32));
+  assert.equal(out.length, 2 * 32 * 32);
+});

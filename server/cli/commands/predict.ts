@@ -16,7 +16,7 @@ interface PredictFlags {
   out: string;
   region?: RegionPx;
   downsample?: number;
-  block?: number;
+  block?: { width: number; height: number };
   threads?: number;
   device?: 'cpu' | 'cuda';
   flips?: ('none' | 'h' | 'v' | 'hv')[];
@@ -34,6 +34,15 @@ function regionArg(v: string): RegionPx {
     throw new AppError('E_ARG_INVALID', `--region must be x,y,width,height in level-0 pixels with positive width and height, got "${v}"`);
   }
   return { x: p[0] as number, y: p[1] as number, width: p[2] as number, height: p[3] as number };
+}
+
+function blockArg(v: string): { width: number; height: number } {
+  const p = v.toLowerCase().split('x').map(Number);
+  const [w, h] = p.length === 1 ? [p[0], p[0]] : p;
+  if (p.length > 2 || w === undefined || h === undefined || ![w, h].every((n) => Number.isInteger(n) && n >= 512 && n % 512 === 0)) {
+    throw new AppError('E_ARG_INVALID', `--block must be N or WxH with multiples of 512, got "${v}"`);
+  }
+  return { width: w, height: h };
 }
 
 function deviceArg(v: string): 'cpu' | 'cuda' {
@@ -105,7 +114,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output folder')
     .option('--region <x,y,w,h>', 'level-0 region (default: the whole slide, in blocks, maps to OUT/maps.zarr)', regionArg)
     .option('--downsample <d>', 'output grid downsample (default: the first model’s)', parseNumberArg('downsample', { min: 1 }))
-    .option('--block <n>', 'whole-slide block side on the output grid, a multiple of 512 (memory ∝ block²)', parseIntArg('block', { min: 512 }))
+    .option('--block <WxH>', 'whole-slide block on the output grid, multiples of 512, e.g. 1024x4096 (default) or 2048; memory ∝ block area', blockArg)
     .option('--threads <n>', 'onnxruntime threads (default: all cores)', parseIntArg('threads', { min: 1 }))
     .option('--device <cpu|cuda>', 'cuda falls back to cpu with a warning when unavailable', deviceArg)
     .option('--flips <list>', 'TTA flips (default: what the model endorses): none,h,v,hv', flipsArg)

@@ -1,4 +1,5 @@
 // Writes a test model into a temporary model package and opens a session for it.
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,9 +27,17 @@ export function tempDir(prefix = 'loupe-inf-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+const dirs = new Map<string, Promise<string>>();
+
+/** A session for (model, manifest); the same pair reuses one package folder, so one cached session. */
 export async function sessionFor(onnx: Uint8Array, manifest: ModelManifest, threads = 1): Promise<ModelSession> {
-  const dir = join(tempDir(), 'model');
-  await writeModelPackage(dir, onnx, manifest);
-  const pkg = await loadModelPackage(dir);
+  const key = `${createHash('sha256').update(onnx).digest('hex')}|${JSON.stringify({ ...manifest, provenance: null })}`;
+  let dir = dirs.get(key);
+  if (!dir) {
+    const d = join(tempDir(), 'model');
+    dir = writeModelPackage(d, onnx, manifest).then(() => d);
+    dirs.set(key, dir);
+  }
+  const pkg = await loadModelPackage(await dir);
   return getModelSession(pkg, { threads });
 }

@@ -2,7 +2,7 @@
 // stage on demand: fragmented 300 kB answers, dropped connections, refused tokens. Every client frame
 // is checked with the server's own `parseClientMessage` (server/contracts/protocol.ts), and every frame
 // it sends with `parseServerMessage`, so the Groovy message classes are held to the real contract.
-// Run: node bin/run-ts.mjs qupath-extension/src/test/node/fake-server.ts [--token T]; prints "PORT n".
+// Run: node bin/run-ts.mjs qupath-extension/src/test/node/fake-server.ts [--token T]; prints "PORT n" then "READY".
 import { randomUUID } from 'node:crypto';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { parseClientMessage, parseServerMessage, PROTOCOL_VERSION, type ServerMessage, type WireFeature } from '../../../../server/contracts/protocol.ts';
@@ -124,7 +124,7 @@ wss.on('connection', (ws) => {
 });
 wss.on('listening', () => {
   const addr = wss.address();
-  if (typeof addr === 'object' && addr !== null) console.log(`PORT ${addr.port}`);
+  if (typeof addr === 'object' && addr !== null) console.log(`PORT ${addr.port}\nREADY`);
 });
 // The test harness closes stdin when it is done; never outlive it.
 process.stdin.on('end', () => process.exit(0));

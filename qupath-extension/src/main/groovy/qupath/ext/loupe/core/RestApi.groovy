@@ -28,7 +28,9 @@ class RestApi {
     final Endpoints endpoints
     final String token
     long pollMs = 500
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build()
+    // HTTP/1.1: the JDK's default HTTP/2 attempt sends "Upgrade: h2c", which the server's WebSocket
+    // upgrade handler answers with 405 for a POST.
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(10)).build()
 
     RestApi(Endpoints endpoints, String token) { this.endpoints = endpoints; this.token = token }
 
