@@ -5,7 +5,7 @@
 # JDK 17 (Groovy 4 cannot run on newer JDKs here, and 17 bytecode loads in QuPath 0.5 and 0.6).
 # 1. compile the compile-only QuPath stand-ins (src/compileOnly-stubs; never packaged)
 # 2. compile the protocol core (no QuPath imports), then the QuPath glue against the stand-ins
-# 3. compile and run the JUnit 4 tests; the last line is "N passed, N failed"; exit 1 on failure.
+# 3. package build/ci/loupe-qupath-extension.jar; compile and run the JUnit 4 tests; the last line is "N passed, N failed"; exit 1 on failure.
 # Environment: LOUPE_JAVA17_HOME, LOUPE_GROOVY_CACHE, LOUPE_QUPATH_BUILD (output dir),
 # LOUPE_TEST_SERVER (a running `loupe serve` URL for the integration tests; otherwise they start one).
 set -euo pipefail
@@ -44,25 +44,36 @@ mkdir -p "$OUT/stubs" "$OUT/core" "$OUT/glue" "$OUT/test"
 groovyc() { # groovyc CLASSPATH DEST FILES...
   local cp="$1" dest="$2"; shift 2
   echo "  groovyc → ${dest##*/} ($# files, ${SECONDS}s)"
-  "$JAVA" -Dgroovy.target.bytecode=17 -cp "$GROOVY_JAR:$cp" org.codehaus.groovy.tools.FileSystemCompiler -d "$dest" "$@"
+  # C1 only + serial GC: a compiler run is short, so JIT warm-up would cost more than it saves.
+  "$JAVA" -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dgroovy.target.bytecode=17 -cp "$GROOVY_JAR:$cp" org.codehaus.groovy.tools.FileSystemCompiler -d "$dest" "$@"
 }
 
+# A build failure still ends with the summary line CI reads.
+trap 'echo "build failed (see above)"; echo "0 passed, 1 failed"' ERR
 echo "compiling QuPath stand-ins, core, glue, tests with $("$JAVA" -version 2>&1 | head -1)"
 mapfile -t STUBS < <(find "$HERE/src/compileOnly-stubs" -name '*.java' | sort)
 [ ${#STUBS[@]} -eq 0 ] || "$JAVAC" --release 17 -nowarn -cp "$FX:$GSON" -d "$OUT/stubs" "${STUBS[@]}"
 mapfile -t CORE < <(find "$HERE/src/main/groovy/qupath/ext/loupe/core" -name '*.groovy' | sort)
 groovyc "$GSON" "$OUT/core" "${CORE[@]}"
+# The glue (against the stand-ins), the tests and the scripts in scripts/ in one compiler run: a JVM
+# start is most of the cost. The scripts run dynamically inside QuPath, so compiling them catches syntax
+# errors and wrong uses of our classes, not of QuPath's script methods.
 mapfile -t GLUE < <(find "$HERE/src/main/groovy/qupath/ext/loupe/glue" -name '*.groovy' | sort)
-[ ${#GLUE[@]} -eq 0 ] || groovyc "$GSON:$OUT/core:$OUT/stubs:$FX" "$OUT/glue" "${GLUE[@]}"
 mapfile -t TESTS < <(find "$HERE/src/test/groovy" -name '*.groovy' | sort)
-groovyc "$GSON:$JUNIT:$OUT/core:$OUT/glue:$OUT/stubs:$FX" "$OUT/test" "${TESTS[@]}"
+groovyc "$GSON:$JUNIT:$OUT/core:$OUT/stubs:$FX" "$OUT/test" "${GLUE[@]}" "${TESTS[@]}" "$HERE"/scripts/*.groovy
+# The extension jar (core + glue + resources; no stand-ins, no Groovy: QuPath provides it). It is the
+# same content build.gradle.kts packages, for machines without Gradle or internet (README.md).
+(cd "$OUT/test" && find qupath/ext/loupe/glue -name '*.class' -exec install -D -m 644 {} "$OUT/glue/{}" \;)
+"$JAVA_HOME/bin/jar" --create --file "$OUT/loupe-qupath-extension.jar" -C "$OUT/core" . -C "$OUT/glue" . -C "$HERE/src/main/resources" .
 
 # The jar QuPath loads must be Java 17 bytecode (class major version 61).
 major="$("$JAVA_HOME/bin/javap" -v -cp "$OUT/core" qupath.ext.loupe.core.WsSession | sed -n 's/.*major version: //p')"
 [ "$major" = "61" ] || { echo "core compiled to class major $major, expected 61 (Java 17)" >&2; echo "0 passed, 1 failed"; exit 1; }
 
+trap - ERR
 export LOUPE_REPO_ROOT="$(cd "$HERE/.." && pwd)"
 export LOUPE_EXT_DIR="$HERE"
+export LOUPE_QUPATH_BUILD="$OUT"
 cd "$HERE"
 # Stand-ins are on the test class path only because the glue tests touch glue classes; core tests do not need them.
-"$JAVA" -cp "$OUT/test:$OUT/core:$OUT/glue:$OUT/stubs:$FX:$GROOVY_JAR:$GSON:$JUNIT" qupath.ext.loupe.TestMain "$OUT/test"
+"$JAVA" -XX:TieredStopAtLevel=1 -cp "$OUT/test:$OUT/core:$OUT/stubs:$FX:$GROOVY_JAR:$GSON:$JUNIT" qupath.ext.loupe.TestMain "$OUT/test"

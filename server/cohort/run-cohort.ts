@@ -294,7 +294,8 @@ export async function runCohort(options: RunCohortOptions): Promise<CohortResult
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
   }
-  if (options.signal?.aborted) {
+  // A slide may finish in the instant after Ctrl-C; if nothing is left, the cohort is simply done.
+  if (options.signal?.aborted && finished < total) {
     throw new AppError('E_INTERRUPTED', `interrupted: ${finished} of ${total} slides are finished in ${outDir}; run again with --resume to score the rest`, { details: { finished, total } });
   }
   if (firstError !== undefined) {

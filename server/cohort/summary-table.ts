@@ -8,7 +8,6 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { AppError } from '../contracts/errors.ts';
 import type { CohortEntry, SlideRecord } from './records.ts';
 import { quantile, SLIDE_FILES } from './score-slide.ts';
@@ -153,7 +152,9 @@ export async function writeSubmissionCsv(outDir: string, rows: readonly CohortRo
       for (const row of rows) {
         if (row.record?.status !== 'ok') continue;
         if (!out.write(`${csvField(row.entry.slideId)},`)) await once(out, 'drain');
-        await pipeline(createReadStream(join(outDir, row.entry.slideId, SLIDE_FILES.rle)), out, { end: false });
+        for await (const chunk of createReadStream(join(outDir, row.entry.slideId, SLIDE_FILES.rle), { highWaterMark: 1 << 16 })) {
+          if (!out.write(chunk)) await once(out, 'drain');
+        }
         if (!out.write('\n')) await once(out, 'drain');
       }
       out.end();

@@ -39,27 +39,41 @@ export function cropMaps(src: PredictionMaps, x: number, y: number, w: number, h
   return out;
 }
 
-/** Gaussian-weighted accumulation of tile results over a rectangle of the model grid. */
+/**
+ * Gaussian-weighted accumulation of tile results over a rectangle of the model grid. `reset` reuses
+ * the buffers for the next rectangle (whole-slide prediction allocates them once, not per block).
+ */
 export class BlendAccumulator {
-  readonly x: number;
-  readonly y: number;
-  readonly width: number;
-  readonly height: number;
-  readonly #prob: Float32Array;
-  readonly #energy: Float32Array;
-  readonly #std: Float32Array;
-  readonly #weight: Float32Array;
+  x = 0;
+  y = 0;
+  width = 0;
+  height = 0;
+  #prob = new Float32Array(0);
+  #energy = new Float32Array(0);
+  #std = new Float32Array(0);
+  #weight = new Float32Array(0);
 
   constructor(rect: { x: number; y: number; width: number; height: number }) {
+    this.reset(rect);
+  }
+
+  reset(rect: { x: number; y: number; width: number; height: number }): void {
     this.x = rect.x;
     this.y = rect.y;
     this.width = rect.width;
     this.height = rect.height;
     const n = rect.width * rect.height;
-    this.#prob = new Float32Array(n);
-    this.#energy = new Float32Array(n);
-    this.#std = new Float32Array(n);
-    this.#weight = new Float32Array(n);
+    if (this.#weight.length < n) {
+      this.#prob = new Float32Array(n);
+      this.#energy = new Float32Array(n);
+      this.#std = new Float32Array(n);
+      this.#weight = new Float32Array(n);
+    } else {
+      this.#prob.fill(0, 0, n);
+      this.#energy.fill(0, 0, n);
+      this.#std.fill(0, 0, n);
+      this.#weight.fill(0, 0, n);
+    }
   }
 
   /** Adds one tile's maps (size×size, at grid position tx, ty) weighted by g, clipped to the rect. */
@@ -68,37 +82,43 @@ export class BlendAccumulator {
     const r1 = Math.min(size, this.y + this.height - ty);
     const c0 = Math.max(0, this.x - tx);
     const c1 = Math.min(size, this.x + this.width - tx);
+    const prob = this.#prob;
+    const energy = this.#energy;
+    const std = this.#std;
+    const weight = this.#weight;
     for (let r = r0; r < r1; r++) {
       let d = (ty + r - this.y) * this.width + (tx + c0 - this.x);
       let s = r * size + c0;
       for (let c = c0; c < c1; c++, d++, s++) {
         const w = g[s] as number;
-        this.#prob[d] = (this.#prob[d] as number) + (tile.prob[s] as number) * w;
-        this.#energy[d] = (this.#energy[d] as number) + (tile.energy[s] as number) * w;
-        this.#std[d] = (this.#std[d] as number) + (tile.std[s] as number) * w;
-        this.#weight[d] = (this.#weight[d] as number) + w;
+        prob[d] = (prob[d] as number) + (tile.prob[s] as number) * w;
+        energy[d] = (energy[d] as number) + (tile.energy[s] as number) * w;
+        std[d] = (std[d] as number) + (tile.std[s] as number) * w;
+        weight[d] = (weight[d] as number) + w;
       }
     }
   }
 
   /**
-   * Divides once and returns the maps of a sub-rectangle given in grid coordinates. Pixels no tile
-   * covered (only skipped, empty tiles) are background: prob 0, std 0, energy NaN — never 0/0.
+   * Divides once and returns the maps of the rectangle. Pixels no tile covered (only skipped,
+   * empty tiles) are background: prob 0, std 0, energy NaN — never 0/0. `into` (same size) is
+   * reused when given.
    */
-  finish(rect: { x: number; y: number; width: number; height: number } = this): PredictionMaps {
-    const out = createMaps(rect.width, rect.height);
-    for (let r = 0; r < rect.height; r++) {
-      for (let c = 0; c < rect.width; c++) {
-        const s = (rect.y - this.y + r) * this.width + (rect.x - this.x + c);
-        const d = r * rect.width + c;
-        const w = this.#weight[s] as number;
-        if (w > 0) {
-          out.prob[d] = (this.#prob[s] as number) / w;
-          out.energy[d] = (this.#energy[s] as number) / w;
-          out.std[d] = (this.#std[s] as number) / w;
-        } else {
-          out.energy[d] = Number.NaN;
-        }
+  finish(into?: PredictionMaps): PredictionMaps {
+    const n = this.width * this.height;
+    const out = into && into.prob.length === n ? into : createMaps(this.width, this.height);
+    out.width = this.width;
+    out.height = this.height;
+    for (let i = 0; i < n; i++) {
+      const w = this.#weight[i] as number;
+      if (w > 0) {
+        out.prob[i] = (this.#prob[i] as number) / w;
+        out.energy[i] = (this.#energy[i] as number) / w;
+        out.std[i] = (this.#std[i] as number) / w;
+      } else {
+        out.prob[i] = 0;
+        out.energy[i] = Number.NaN;
+        out.std[i] = 0;
       }
     }
     return out;

@@ -6,7 +6,7 @@ import { AppError } from '../contracts/errors.ts';
 import type { Flip } from '../contracts/model-package.ts';
 import type { ModelSession } from '../models/model-session.ts';
 import { gaussianWeights } from './gaussian.ts';
-import { BlendAccumulator, type PredictionMaps } from './maps.ts';
+import { BlendAccumulator, createMaps, type PredictionMaps } from './maps.ts';
 import type { GridRect, PixelSource } from './pixel-source.ts';
 import {
   accumulateTileOutput,
@@ -73,6 +73,9 @@ export class TileRunner {
   readonly #cache = new Map<number, TileResult>();
   readonly #gauss: Float32Array;
   #prefetch: { rect: GridRect; data: Promise<Uint8Array> } | undefined;
+  // Reused between rectangles: the maps returned by predictRect are valid until the next call.
+  #acc: BlendAccumulator | undefined;
+  #out: PredictionMaps | undefined;
 
   constructor(session: ModelSession, source: PixelSource, options: Partial<TileRunOptions> = {}) {
     const m = session.manifest;
@@ -128,14 +131,17 @@ export class TileRunner {
   }
 
   /**
-   * Maps of a grid rectangle, exactly as a single pass over the whole image would give them.
+   * Maps of a grid rectangle, exactly as a single pass over the whole image would give them. The
+   * returned maps are reused by the next call (copy them to keep them longer).
    * `next` (the rectangle the caller will ask for next) starts its pixel read early and keeps the
    * results of the tiles both rectangles share, so no tile runs twice for neighbouring blocks.
    */
   async predictRect(rect: GridRect, next?: GridRect): Promise<PredictionMaps> {
     const tiles = tilesTouching(this.plan, rect);
     const keep = new Set(next ? tilesTouching(this.plan, next).map((t) => t.index) : []);
-    const acc = new BlendAccumulator(rect);
+    const acc = this.#acc ?? new BlendAccumulator(rect);
+    acc.reset(rect);
+    this.#acc = acc;
     const cached = new Map<number, TileResult>();
     // Results are blended strictly in tile order, whichever arrive first (cached ones do), so float
     // sums are bit-identical to a single pass whatever the block size.
@@ -173,7 +179,10 @@ export class TileRunner {
     this.#cache.clear();
     for (const [k, v] of cached) this.#cache.set(k, v);
     this.#options.signal?.throwIfAborted();
-    return acc.finish(rect);
+    const n = rect.width * rect.height;
+    if (!this.#out || this.#out.prob.length < n) this.#out = createMaps(rect.width, rect.height);
+    const b = this.#out;
+    return acc.finish({ width: rect.width, height: rect.height, prob: b.prob.subarray(0, n), energy: b.energy.subarray(0, n), std: b.std.subarray(0, n) });
   }
 
   /**

@@ -10,6 +10,7 @@ import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { AppError } from '../contracts/errors.ts';
 import type { SlideInfo, SlideReader } from '../contracts/slide.ts';
+import { conversionCacheBudget, evictConversionCache, touchStore } from './conversion-cache.ts';
 import { detectFormat } from './detect-format.ts';
 import { openImageSlide } from './image-slide.ts';
 import type { ChunkCodec, SourceMeta } from './ngff-metadata.ts';
@@ -22,6 +23,11 @@ export interface OpenSlideOptions {
   cacheDir?: string;
   /** Own chunk-cache budget in bytes; default: the process-wide 256 MiB cache. */
   cacheBytes?: number;
+  /**
+   * Size bound of the conversion cache in bytes; least recently opened stores are removed after
+   * each new conversion. Default $LOUPE_SLIDE_CACHE_BYTES, else 20 GiB.
+   */
+  cacheMaxBytes?: number;
 }
 
 export function defaultSlideCacheDir(): string {
@@ -92,14 +98,17 @@ export async function openSlide(path: string, options: OpenSlideOptions = {}): P
   const kind = await detectFormat(path);
   if (kind === 'ome-zarr') return openOmeZarr(path, readerOptions);
   const sha = await fileSha256(path);
-  const store = join(options.cacheDir ?? defaultSlideCacheDir(), `${sha}.zarr`);
+  const cacheDir = options.cacheDir ?? defaultSlideCacheDir();
+  const store = join(cacheDir, `${sha}.zarr`);
   if (!(await isOmeZarrDir(store))) {
     // One conversion per store at a time within the process; another process racing us loses the
     // final rename harmlessly (its E_OUTPUT_EXISTS is ignored below because the store is complete).
     let job = conversions.get(store);
     if (!job) {
       job = convertSlide(path, store).then(
-        () => undefined,
+        async () => {
+          await evictConversionCache(cacheDir, conversionCacheBudget(options.cacheMaxBytes), [store]);
+        },
         async (err: unknown) => {
           if (!(await isOmeZarrDir(store))) throw err;
         },
@@ -109,6 +118,7 @@ export async function openSlide(path: string, options: OpenSlideOptions = {}): P
     }
     await job;
   }
+  await touchStore(store);
   const reader = await openOmeZarr(store, readerOptions);
   const src = reader.loupe?.source;
   // Report the file the user opened, not the cache path: that is what the slide *is*.

@@ -10,11 +10,23 @@ import sharp from 'sharp';
 import { AppError } from '../contracts/errors.ts';
 import type { SlideReader } from '../contracts/slide.ts';
 import { sharedChunkCache, createChunkCache, type ChunkCache } from './chunk-cache.ts';
-import { decodeJ2k } from './j2k-decoder.ts';
+import { decodeJ2k, type DecodedTile } from './j2k-decoder.ts';
 import { createLevelledReader, type LevelSource } from './levelled-reader.ts';
 import { createSharpLevel } from './sharp-level.ts';
 import { isAperioDescription, isOmeXml, parseAperioDescription, parseOmeXml } from './slide-metadata.ts';
 import { createTiledLevel } from './tiled-level.ts';
+import { nextRequestId, replyError, sharedWorkerPool } from './worker-pool.ts';
+
+/** JPEG 2000 decoding in the slide worker pool (several tiles at once), or here without workers. */
+async function decodeJ2kTile(bytes: Uint8Array, ycbcr: boolean): Promise<DecodedTile> {
+  const pool = sharedWorkerPool();
+  if (!pool) return decodeJ2k(bytes, ycbcr);
+  const tight = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+  const reply = await pool.run({ kind: 'decode-j2k', id: nextRequestId(), bytes: tight, ycbcr }, [tight.buffer as ArrayBuffer]);
+  if (!reply.ok) throw replyError(reply);
+  if (reply.kind !== 'tile') throw new AppError('E_INTERNAL', `slide worker answered a JPEG 2000 decode with "${reply.kind}"`);
+  return { data: reply.data, width: reply.width, height: reply.height };
+}
 
 /** TIFF Compression values that are JPEG 2000 (Aperio YCbCr, Aperio RGB, generic). */
 const J2K_YCBCR = 33003;
@@ -170,7 +182,7 @@ export async function openTiffSlide(path: string, options: OpenFileOptions = {})
             tileHeight: p.image.getTileHeight(),
             offsets: await loadArray(p, 'TileOffsets', path),
             byteCounts: await loadArray(p, 'TileByteCounts', path),
-            decode: (bytes) => decodeJ2k(bytes, ycbcr),
+            decode: (bytes) => decodeJ2kTile(bytes, ycbcr),
             cache,
             cacheKey: `${id}${p.index}/`,
             label: `${path} page ${p.index}`,

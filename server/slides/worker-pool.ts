@@ -1,4 +1,4 @@
-// A small pool of worker threads (TypeScript modules via createTsWorker) for the slide store's
+// A small pool of worker threads (TypeScript modules, see ts-worker-adapter.ts) for the slide store's
 // CPU-heavy steps: chunk compression while converting and JPEG 2000 tile decoding. Requests are
 // answered by id, so callers simply await them; each reply goes to whoever asked, which keeps the
 // output deterministic however the workers interleave. Workers are unref'd while idle, so an open
@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import type { Transferable, Worker } from 'node:worker_threads';
 import { AppError } from '../contracts/errors.ts';
-import { createTsWorker } from '../lib/ts-worker.ts';
+import { startTsWorker } from './ts-worker-adapter.ts';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 export interface WorkerPool {
@@ -48,9 +48,8 @@ export function createWorkerPool(size: number = defaultWorkerCount()): WorkerPoo
   };
 
   const slots: Slot[] = Array.from({ length: n }, () => {
-    const worker = createTsWorker(new URL('./slide-worker.ts', import.meta.url));
+    const worker = startTsWorker(new URL('./slide-worker.ts', import.meta.url));
     const slot: Slot = { worker, busy: 0 };
-    worker.unref();
     worker.on('message', (reply: WorkerReply) => {
       const p = pending.get(reply.id);
       if (!p) return;
@@ -62,6 +61,8 @@ export function createWorkerPool(size: number = defaultWorkerCount()): WorkerPoo
     worker.on('exit', (code) => {
       if (!closed) failAll(new AppError('E_WORKER_FAILED', `a slide worker thread exited unexpectedly (code ${code})`));
     });
+    // After the listeners: attaching a 'message' listener refs the worker's port again.
+    worker.unref();
     return slot;
   });
 
@@ -94,10 +95,16 @@ export function nextRequestId(): number {
   return ++requestCounter;
 }
 
-let shared: WorkerPool | undefined;
-/** The process-wide pool (created on first use; idle workers never keep the process alive). */
-export function sharedWorkerPool(): WorkerPool {
-  shared ??= createWorkerPool();
+let shared: WorkerPool | null | undefined;
+/**
+ * The process-wide pool (created on first use; idle workers never keep the process alive), or null
+ * when LOUPE_SLIDE_WORKERS=0 asks for everything on the calling thread.
+ */
+export function sharedWorkerPool(): WorkerPool | null {
+  if (shared === undefined) {
+    const n = defaultWorkerCount();
+    shared = n === 0 ? null : createWorkerPool(n);
+  }
   return shared;
 }
 

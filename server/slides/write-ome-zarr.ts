@@ -1,30 +1,35 @@
-// Streams any SlideReader into an OME-Zarr NGFF 0.4 slide store (docs/slide-store.md): level 0 is
-// read band by band (one chunk row at a time, in blocks), each band is written and halved into the
-// next level's band buffer, and so on down the pyramid, so memory is a few chunk rows per level
-// whatever the slide size. Output goes to a temporary sibling directory renamed into place only when
-// complete; on error or abort nothing is left. Called by `loupe convert`, openSlide's conversion
-// cache and `loupe fixtures --format zarr`.
+// Streams any SlideReader into an OME-Zarr NGFF 0.4 slide store (docs/slide-store.md): metadata
+// here, pixels through the depth-first quad-tree pyramid writer (pyramid-writer.ts, memory bounded by
+// chunk size × levels) and the chunk sink (chunk-sink.ts, compression in worker threads). Output goes
+// to a temporary sibling directory renamed into place only when complete; on error or abort nothing
+// is left. Called by `loupe convert`, openSlide's conversion cache and `loupe fixtures --format zarr`.
 import { mkdir, rename, rm, writeFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { AppError, toAppError } from '../contracts/errors.ts';
 import type { SlideReader } from '../contracts/slide.ts';
 import { LOUPE_VERSION } from '../lib/version.ts';
-import { halveRaster, type Raster } from './area-downsample.ts';
-import { createChunkEncoder, type ChunkEncoder } from './chunk-codecs.ts';
+import { createChunkSink } from './chunk-sink.ts';
 import { buildRootAttrs, compressorFor, type ChunkCodec, type LoupeBlock, type SourceMeta, type V2Dtype, type ZArray } from './ngff-metadata.ts';
 import { factorTwoLevels } from './pyramid-levels.ts';
+import { writePyramid } from './pyramid-writer.ts';
+
+export { mapLimit } from './map-limit.ts';
 
 export interface WriteOmeZarrOptions {
   codec?: ChunkCodec;
   /** Chunk side in pixels (chunks are 3 × chunk × chunk); even, 64…4096. Default 512. */
   chunk?: number;
   sourceMeta?: SourceMeta;
-  /** Called after each level-0 band: (rows done, total rows). */
+  /** Called as level-0 blocks complete: (level-0 rows' worth of pixels done, total rows). */
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
   /** Level-0 blocks read from the source at once (default 2: one per core). */
   readConcurrency?: number;
+  /** Compression threads: 0 = this thread; default: the process-wide slide worker pool. */
+  workers?: number;
+  /** Level-0 block side read at once (power-of-two multiple of the chunk; default 2048). */
+  leafSize?: number;
 }
 
 export const DEFAULT_CHUNK = 512;
@@ -38,32 +43,6 @@ async function exists(p: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/**
- * Runs `fn` over items with at most `limit` in flight. On the first failure no new item starts and
- * the call settles only after every started item has, so nothing writes into a directory that the
- * caller is about to remove.
- */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        out[i] = await fn(items[i], i);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  });
-  const settled = await Promise.allSettled(workers);
-  const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (rejected) throw rejected.reason;
-  return out;
 }
 
 export function zarrayFor(shape: number[], chunks: number[], dtype: V2Dtype, codec: ChunkCodec | null, fill: number | null): ZArray {
@@ -107,9 +86,14 @@ export async function writeOmeZarr(source: SlideReader, outDir: string, options:
       await mkdir(join(tmp, String(k)), { recursive: true });
       await writeFile(join(tmp, String(k), '.zarray'), JSON.stringify(zarrayFor([3, sizes[k].height, sizes[k].width], [3, chunk, chunk], '|u1', codec, WHITE), null, 2));
     }
-    const sink = await createChunkSink({ dir: tmp, chunk, compressor, ...(options.workers !== undefined ? { workers: options.workers } : {}) });
+    const sink = await createChunkSink({ dir: tmp, compressor, ...(options.workers !== undefined ? { workers: options.workers } : {}) });
     try {
-      await writePyramid(source, sizes, chunk, sink, options);
+      await writePyramid(source, sizes, chunk, sink, {
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        ...(signal ? { signal } : {}),
+        ...(options.readConcurrency !== undefined ? { readConcurrency: options.readConcurrency } : {}),
+        ...(options.leafSize !== undefined ? { leafSize: options.leafSize } : {}),
+      });
     } finally {
       await sink.close();
     }

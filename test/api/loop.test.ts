@@ -94,3 +94,31 @@ test('predict → candidates → corrections → quick refine → model.updated 
   assert.notDeepEqual(after.objects.features.map((f) => f.id), before.objects.features.map((f) => f.id));
   assert.deepEqual(c.invalid, []);
 });
+
+test('train.start mode full: a short fine-tuning job from the active model records a new version with its parent', async (t) => {
+  const root = tempDir(t, 'loupe-full-');
+  await writeDiscSlide(join(root, 'discs.png'));
+  await writeTinyUNet(join(root, 'tiny'), 'tiny');
+  const server = await startTestServer(t, { slideRoots: [root], retrain: { full: { epochs: 1, maxStepsPerEpoch: 2, batchSize: 2, engine: 'ort' } } });
+  const reg = server.services.registerSlide('discs.png');
+  assert.ok(reg.job);
+  await server.services.jobs.wait(reg.job.id);
+  await server.services.importModel(join(root, 'tiny'), { activate: true });
+  const c = await TestClient.connect(server.url);
+  t.after(() => c.close());
+  let rid = c.send({ type: 'corrections.submit', slide: reg.slide.id, reviewedRegions: [], items: DISCS.map((_, i) => ({ id: randomUUID(), action: 'added', geometry: discPolygon(i) })) });
+  expectType(await c.reply(rid), 'corrections.ack');
+  rid = c.send({ type: 'train.start', mode: 'full' });
+  const queued = expectType(await c.reply(rid), 'job.status');
+  assert.equal(queued.kind, 'train.full');
+  const end = await c.next((m) => m.requestId === rid && (m.type === 'model.updated' || m.type === 'error'));
+  const updated = expectType(end, 'model.updated');
+  assert.equal(updated.version, 'tiny-f1');
+  assert.equal(updated.parent, 'tiny');
+  // No held-back region: nothing shows the new version is worse, so it is promoted.
+  assert.equal(updated.promoted, true);
+  assert.equal(server.services.store.activeVersion(), 'tiny-f1');
+  const rec = server.services.store.requireModel('tiny-f1');
+  assert.equal(rec.parent, 'tiny');
+  assert.equal((rec.data.slides as unknown[]).length, 1);
+});

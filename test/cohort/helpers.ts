@@ -2,7 +2,7 @@
 // and a tiny ONNX model package built on the spot (no downloads), plus a loopback redis-server.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rm, symlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,16 +17,17 @@ export function tempDir(prefix = 'loupe-cohort-'): string {
 }
 
 /**
- * A "stain detector" (foreground logit = 4 − 8·green, so stained tissue is foreground) plus a
- * 3×3-conv branch of `width` channels whose contribution is scaled to almost nothing: it only makes
- * the model cost real compute, so a slide takes long enough to be killed in the middle.
+ * A "stain detector" (foreground logit = 4 − 8·green, smoothed by a 9×9 mean so stained tissue gives
+ * blobs rather than specks) plus a 3×3-conv branch of `width` channels whose contribution is scaled
+ * to almost nothing: it only makes the model cost real compute, like a (very) small U-Net.
  */
-export function stainModel(width = 8): Uint8Array {
+export function stainModel(width = 4): Uint8Array {
   const g = new OnnxGraphBuilder('cohort-test');
   g.input('image', 'float32', ['N', 3, 'H', 'W']);
   const w = g.float([0, 0, 0, 0, -8, 0], [2, 3, 1, 1]);
   const b = g.float([0, 4], [2]);
-  const base = g.op('Conv', ['image', w, b], { kernel_shape: attr.ints([1, 1]) });
+  const stain = g.op('Conv', ['image', w, b], { kernel_shape: attr.ints([1, 1]) });
+  const base = g.op('AveragePool', [stain], { kernel_shape: attr.ints([9, 9]), pads: attr.ints([4, 4, 4, 4]), count_include_pad: attr.int(0) });
   const r = seededRandom(3);
   const w1 = g.float(Array.from({ length: width * 3 * 9 }, () => (r() * 2 - 1) * 0.3), [width, 3, 3, 3]);
   const c1 = g.op('Relu', [g.op('Conv', ['image', w1], { kernel_shape: attr.ints([3, 3]), pads: attr.ints([1, 1, 1, 1]) })]);
@@ -55,20 +56,31 @@ export function modelManifest(tile = 128, downsample = 2): ModelManifest {
 }
 
 export async function writeTestModel(dir: string, options: { width?: number; tile?: number; downsample?: number } = {}): Promise<string> {
-  await writeModelPackage(dir, stainModel(options.width ?? 8), modelManifest(options.tile ?? 128, options.downsample ?? 2));
+  await writeModelPackage(dir, stainModel(options.width ?? 4), modelManifest(options.tile ?? 128, options.downsample ?? 2));
   return dir;
 }
 
-/** `n` synthetic kidney slides `slide-<i>.tif` (size×size, JPEG tiles) in `dir`. */
+/**
+ * `n` synthetic kidney slides `slide-<i>.zarr` (size×size OME-Zarr, MPP 0.5) in `dir`, as symlinks
+ * to a cache in the temp folder: fixtures are deterministic, so every test process after the first
+ * reuses them instead of rendering again.
+ */
 export async function writeCohortSlides(dir: string, n: number, size = 1024, seed0 = 11): Promise<string[]> {
   await mkdir(dir, { recursive: true });
+  const cacheRoot = join(tmpdir(), 'loupe-cohort-fixtures-v1');
+  await mkdir(cacheRoot, { recursive: true });
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
-    const fx = join(dir, `.fx-${i}`);
-    await writeFixture({ outDir: fx, params: { kind: 'kidney', width: size, height: size, seed: seed0 + i, mpp: 0.5, artifacts: false, density: 3 }, workers: 0, tileSize: 256 });
-    const p = join(dir, `slide-${i + 1}.tif`);
-    await rename(join(fx, 'slide.tif'), p);
-    await rm(fx, { recursive: true, force: true });
+    const cached = join(cacheRoot, `kidney-${size}-${seed0 + i}`);
+    if (!existsSync(join(cached, 'manifest.json'))) {
+      await rm(cached, { recursive: true, force: true });
+      await writeFixture({ outDir: cached, params: { kind: 'kidney', width: size, height: size, seed: seed0 + i, mpp: 0.5, artifacts: false, density: 3 }, workers: 0, format: 'zarr' }).catch(async (err: unknown) => {
+        // A parallel test process may have written it first (the fixture writer renames into place).
+        if (!existsSync(join(cached, 'manifest.json'))) throw err;
+      });
+    }
+    const p = join(dir, `slide-${i + 1}.zarr`);
+    await symlink(join(cached, 'slide.zarr'), p);
     out.push(p);
   }
   return out;

@@ -104,3 +104,34 @@ test('factorTwoLevels halves (ceil) until the long side is ≤ 1024', () => {
   assert.deepEqual(factorTwoLevels(16, 16), [{ width: 16, height: 16 }]);
   assert.equal(factorTwoLevels(40000, 40000).at(-1)?.width, 625);
 });
+
+test('random fractional factors and origins, every layout pair, equal the brute-force area mean', () => {
+  let s = 12345;
+  const rnd = (): number => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const src = randomRaster(53, 41, 99);
+  const chw = hwcToChw(src.data, src.width, src.height);
+  // Fractional factors take the float path; k/2, k/4 factors with matching origins the integer one.
+  const cases: Array<[number, number, number]> = [];
+  for (let i = 0; i < 14; i++) cases.push([1 + rnd() * 4, rnd() * 3, rnd() * 3]);
+  for (const f of [1.5, 2.5, 3, 1.25, 4]) cases.push([f, 0.5, 1], [f, 0, 0], [f, 1.75, 0.25]);
+  for (const [f, x0, y0] of cases) {
+    const ow = Math.floor((src.width - x0) / f);
+    const oh = Math.floor((src.height - y0) / f);
+    const ref = reference(src, x0, y0, f, ow, oh);
+    const o = { x0, y0, factorX: f, factorY: f, outWidth: ow, outHeight: oh };
+    const label = `factor ${f} origin ${x0}, ${y0}`;
+    assert.deepEqual(areaDownsample(src, o).data, ref, label);
+    assert.deepEqual(areaDownsample({ ...src, data: chw, layout: 'CHW' }, o).data, ref, `${label} CHW→HWC`);
+    assert.deepEqual(areaDownsample({ ...src, data: chw, layout: 'CHW' }, { ...o, outLayout: 'CHW' }).data, hwcToChw(ref, ow, oh), `${label} CHW→CHW`);
+    assert.deepEqual(areaDownsample(src, { ...o, outLayout: 'CHW' }).data, hwcToChw(ref, ow, oh), `${label} HWC→CHW`);
+  }
+});
+
+test('factor 1 copies exactly between layouts', () => {
+  const src = randomRaster(20, 10, 5);
+  const chw = hwcToChw(src.data, 20, 10);
+  const o = { x0: 3, y0: 2, factorX: 1, factorY: 1, outWidth: 12, outHeight: 7 };
+  const ref = reference(src, 3, 2, 1, 12, 7);
+  assert.deepEqual(areaDownsample({ ...src, data: chw, layout: 'CHW' }, o).data, ref);
+  assert.deepEqual(areaDownsample(src, { ...o, outLayout: 'CHW' }).data, hwcToChw(ref, 12, 7));
+});

@@ -33,6 +33,7 @@ function send(ws: WebSocket, m: ServerMessage): void {
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/ws' });
 wss.on('connection', (ws) => {
   let greeted = false;
+  const slow = new Set<string>();
   let pendingInline: { requestId: string; byteLength: number; region: { x: number; y: number; width: number; height: number }; downsample: number } | null = null;
   ws.on('message', (data, isBinary) => {
     if (isBinary) {
@@ -78,6 +79,10 @@ wss.on('connection', (ws) => {
           ws.terminate();
           return;
         }
+        if (m.slide === 'slow') {
+          slow.add(m.requestId);   // answered only by job.cancel (as the real server cancels a region in flight)
+          return;
+        }
         if (m.slide === 'inline') {
           pendingInline = { requestId: m.requestId, byteLength: m.image?.byteLength ?? -1, region: m.region, downsample: m.downsample };
           return;
@@ -106,6 +111,7 @@ wss.on('connection', (ws) => {
         return;
       }
       case 'job.cancel':
+        if (slow.delete(m.jobId)) send(ws, { type: 'error', requestId: m.jobId, code: 'E_CANCELLED', message: `request ${m.jobId} was cancelled by the client` });
         send(ws, { type: 'job.status', requestId: m.requestId, jobId: m.jobId, kind: 'train', state: 'cancelled' });
         return;
       case 'model.activate':

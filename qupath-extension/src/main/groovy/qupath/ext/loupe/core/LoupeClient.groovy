@@ -33,6 +33,33 @@ class SlideRef {
     String getWireSlide() { id ?: PredictRegion.INLINE }
 }
 
+/**
+ * Cancels a running predictArea: no further region is requested, and the region in flight is cancelled
+ * on the server (job.cancel with its requestId), which fails it with E_CANCELLED.
+ */
+@CompileStatic
+class Cancellation {
+    private volatile boolean cancelled
+    private volatile String inFlight
+    private volatile WsSession session
+
+    boolean isCancelled() { cancelled }
+
+    void cancel() {
+        cancelled = true
+        String rid = inFlight
+        if (rid != null && session != null) session.request(new JobCancel(jobId: rid))   // answer not needed
+    }
+
+    void started(WsSession s, String requestId) {
+        session = s
+        inFlight = requestId
+        if (cancelled) cancel()
+    }
+
+    void check() { if (cancelled) throw new LoupeException('E_CANCELLED', 'the prediction was cancelled') }
+}
+
 /** QuPath-ready candidates of one predicted area, each object kept once across the area's regions. */
 @CompileStatic
 class AreaPrediction {
@@ -104,7 +131,8 @@ class LoupeClient implements AutoCloseable {
      * Predicts an area at `downsample`, split into regions within the server's maxRegionPixels. Returns
      * QuPath-ready candidates (GeoJson.toQuPathCandidate), each object kept only by the region owning its centre.
      */
-    AreaPrediction predictArea(SlideRef slide, Region area, double downsample, PixelSource pixels, ProgressListener progress = null, PredictOptions options = null) {
+    AreaPrediction predictArea(SlideRef slide, Region area, double downsample, PixelSource pixels, ProgressListener progress = null,
+                               PredictOptions options = null, Cancellation cancellation = null) {
         if (slide.inline && pixels == null) throw new LoupeException('E_CLIENT_BAD_REQUEST', 'inline prediction needs a pixel source')
         long maxPx = limit('maxRegionPixels', 4096L * 4096)
         if (slide.inline) maxPx = Math.min(maxPx, limit('maxInlineImagePixels', maxPx))
@@ -113,8 +141,11 @@ class LoupeClient implements AutoCloseable {
         Set<String> seen = new HashSet<>()
         plan.eachWithIndex { PlannedRegion p, int i ->
             progress?.progress("predicting region ${i + 1} of ${plan.size()}", i / (double) plan.size())
+            cancellation?.check()
             PredictRegion req = new PredictRegion(slide: slide.wireSlide, region: p.region, downsample: downsample, options: options)
             if (slide.inline) req.png = pixels.png(p.region, downsample)
+            req.requestId = session.nextRequestId(req.type)
+            cancellation?.started(session, req.requestId)
             PredictResult r = session.call(req, PredictResult, requestTimeoutMs) { ServerMessage m ->
                 if (m instanceof PredictProgress) {
                     PredictProgress pp = (PredictProgress) m

@@ -55,6 +55,10 @@ class LoupeCommands {
     /** Per image (server path): review state (ids issued in this session). */
     private final Map<String, ReviewState> reviews = Collections.synchronizedMap(new HashMap<String, ReviewState>())
     private ReviewWindow reviewWindow
+    /** The view prediction running now: a new one cancels it (the pathologist has moved on). */
+    private volatile qupath.ext.loupe.core.Cancellation currentPrediction
+    /** Connection status for the menu (updated on the JavaFX thread). */
+    final javafx.beans.property.StringProperty statusText = new javafx.beans.property.SimpleStringProperty('Not connected')
 
     LoupeCommands(QuPathGUI qupath) { this.qupath = qupath }
 
@@ -133,6 +137,8 @@ class LoupeCommands {
             old?.close()
             LoupeClient c = new LoupeClient(url.trim(), token.trim() ?: null)
             c.session.onState { WsSession.StateChange s ->
+                String line = s.state == WsSession.State.CONNECTED ? "Connected: ${c.endpoints.http} (${s.detail})" : "${s.state.name().toLowerCase().capitalize()}: ${s.detail ?: c.endpoints.http}"
+                fx { statusText.set(line.length() > 90 ? line.substring(0, 89) + '…' : line) }
                 if (s.state == WsSession.State.RECONNECTING || s.state == WsSession.State.DISCONNECTED) fx { Dialogs.showWarningNotification('Loupe', s.toString()) }
             }
             c.session.onMessage { ServerMessage m -> if (m instanceof ModelUpdated && m.requestId == null) fx { Dialogs.showInfoNotification('Loupe', "New model ${((ModelUpdated) m).version}${((ModelUpdated) m).promoted ? ' is now active' : ' (not promoted)'}") } }
@@ -169,16 +175,28 @@ class LoupeCommands {
 
     private void predict(QuPathViewer viewer, ImageServer<BufferedImage> server, Region area) {
         PathObjectHierarchy h = viewer.getHierarchy()
+        ImageData<BufferedImage> data = viewer.getImageData()
         double ds = LoupePrefs.downsample.get()
         PixelSource pixels = QuPathObjects.pixels(server, viewer.getZPosition(), viewer.getTPosition())
         String name = new File(server.getPath()).name
+        qupath.ext.loupe.core.Cancellation cancellation = new qupath.ext.loupe.core.Cancellation()
+        currentPrediction?.cancel()
+        currentPrediction = cancellation
         submit(work, 'Loupe: prediction failed') {
+            if (cancellation.cancelled) return
             LoupeClient c = requireClient()
             ProgressListener p = status('Loupe: predicting')
             SlideRef ref = slideFor(c, server, name, p)
-            AreaPrediction r = c.predictArea(ref, area, ds, pixels, p)
+            AreaPrediction r
+            try {
+                r = c.predictArea(ref, area, ds, pixels, p, null, cancellation)
+            } catch (LoupeException e) {
+                if (e.code == 'E_CANCELLED' && cancellation.cancelled) return   // superseded by a newer prediction
+                throw e
+            }
             List<String> ids = QuPathObjects.addCandidates(h, r.features, area)
             review(imageKey(server)).issue(ids)
+            if (data != null) LoupeScripting.recordPredictRegion(data, area)
             String skipped = r.skipped ? "; ${r.skipped.size()} skipped (see the log)" : ''
             r.skipped.each { String s -> System.err.println("loupe: skipped ${s}") }
             fx {

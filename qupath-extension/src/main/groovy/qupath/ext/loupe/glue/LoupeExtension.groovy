@@ -24,7 +24,11 @@ class LoupeExtension implements QuPathExtension {
         installed = true
         LoupeCommands c = new LoupeCommands(qupath)
         Menu menu = qupath.getMenu('Extensions>' + STRINGS.getString('menu'), true)
+        MenuItem status = new MenuItem()
+        status.textProperty().bind(c.statusText)
+        status.disable = true
         menu.items.addAll(
+                status,
                 item('connect', null) { c.connect() },
                 new SeparatorMenuItem(),
                 item('predictView', 'shortcut+shift+P') { c.predictView() },

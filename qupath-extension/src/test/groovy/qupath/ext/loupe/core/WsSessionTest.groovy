@@ -158,6 +158,23 @@ class WsSessionTest {
         } finally { s.close() }
     }
 
+    @Test void aNewerPredictionCancelsTheOneInFlightOnTheServer() {
+        LoupeClient c = new LoupeClient("http://127.0.0.1:${server.port}", 's3cret')
+        try {
+            c.connect()
+            Cancellation cancel = new Cancellation()
+            LoupeException[] failure = new LoupeException[1]
+            Thread t = Thread.start {
+                try { c.predictArea(new SlideRef(id: 'slow'), new Region(0, 0, 100, 100), 1, null, null, null, cancel) } catch (LoupeException e) { failure[0] = e }
+            }
+            Thread.sleep(300)
+            cancel.cancel()
+            t.join(20_000)
+            assertEquals('E_CANCELLED', failure[0]?.code)
+            assertEquals('still usable', 'v1', c.rollback().active)
+        } finally { c.close() }
+    }
+
     @Test void requestsWhileDisconnectedFailFastWithAReadableError() {
         WsSession s = new WsSession(new URI('ws://127.0.0.1:9/ws'), null)
         s.backoff = new Backoff(maxAttempts: 1, initialMs: 10)

@@ -1,0 +1,6 @@
+package qupath.lib.plugins.workflow;
+
+/** Stand-in: qupath-core WorkflowStep. */
+public interface WorkflowStep {
+    String getName();
+}
