@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { AppError, toAppError } from '../contracts/errors.ts';
 import { loadModelPackage } from '../models/model-package.ts';
 import type { CohortEntry, CohortManifest, ModelRef, ScoreSettings, SlideRecord } from './records.ts';
-import { isReusable, readSlideRecord, recordFailure, scoreSlide, workerName } from './score-slide.ts';
+import { isReusable, readSlideRecord, recordFailure, scoreSlide, workerName, type SlidePhase } from './score-slide.ts';
 import { cleanStalePartials, loadCohortModel, readCohortManifest } from './run-cohort.ts';
 
 export const DEFAULT_QUEUE_NAME = 'loupe-score';
@@ -65,6 +65,7 @@ export interface ScoreJobProgress {
   tilesDone: number;
   tilesTotal: number;
   etaS: number | null;
+  phase: SlidePhase;
 }
 
 /** Identifies a cohort run (an OUT and its creation), so two cohorts never share job ids. */
@@ -152,14 +153,15 @@ export interface QueueProgress {
   finished: number;
   failed: number;
   progress: number;
-  running: { slideId: string; tilesDone: number; tilesTotal: number; etaS: number | null }[];
+  running: ({ slideId: string } & ScoreJobProgress)[];
 }
 
 function parseProgress(p: unknown): ScoreJobProgress | undefined {
   if (typeof p !== 'object' || p === null) return undefined;
   const o = p as Record<string, unknown>;
   if (typeof o.tilesDone !== 'number' || typeof o.tilesTotal !== 'number') return undefined;
-  return { tilesDone: o.tilesDone, tilesTotal: o.tilesTotal, etaS: typeof o.etaS === 'number' ? o.etaS : null };
+  const phase = o.phase === 'objects' || o.phase === 'files' ? o.phase : 'predict';
+  return { tilesDone: o.tilesDone, tilesTotal: o.tilesTotal, etaS: typeof o.etaS === 'number' ? o.etaS : null, phase };
 }
 
 /** "E_CODE: message" (how workers fail jobs) → {code, message}; anything else is E_JOB_FAILED. */
@@ -206,7 +208,7 @@ export async function waitForCohort(outDir: string, manifest: CohortManifest, op
           if (p) {
             running.push({ slideId: entry.slideId, ...p });
             partial += p.tilesTotal ? p.tilesDone / p.tilesTotal : 0;
-          } else running.push({ slideId: entry.slideId, tilesDone: 0, tilesTotal: 0, etaS: null });
+          } else running.push({ slideId: entry.slideId, tilesDone: 0, tilesTotal: 0, etaS: null, phase: 'predict' });
         }
       }
       options.onProgress?.({ total: manifest.entries.length, finished, failed, progress: finished + partial, running });
@@ -262,18 +264,26 @@ export async function runScoreWorker(options: WorkerOptions): Promise<WorkerSumm
       if (isReusable(existing, d.model, d.settingsKey)) return { status: 'ok', worker: existing.worker, objectCount: existing.objectCount, errorCode: null };
       let last = 0;
       const started = performance.now();
+      const progress: ScoreJobProgress = { tilesDone: 0, tilesTotal: 0, etaS: null, phase: 'predict' };
+      const send = (force: boolean): void => {
+        const now = performance.now();
+        if (!force && now - last < 250) return;
+        last = now;
+        job.updateProgress({ ...progress }).catch(() => {});
+      };
       try {
         const rec = await scoreSlide(d.entry, outDir, model, {
           settings: d.settings,
           settingsKey: d.settingsKey,
           ...(signal ? { signal } : {}),
           onProgress: (done, total) => {
-            const now = performance.now();
-            if (now - last < 250 && done < total) return;
-            last = now;
-            const el = (now - started) / 1000;
-            const progress: ScoreJobProgress = { tilesDone: done, tilesTotal: total, etaS: done > 0 ? (el / done) * (total - done) : null };
-            job.updateProgress({ ...progress }).catch(() => {});
+            const el = (performance.now() - started) / 1000;
+            Object.assign(progress, { tilesDone: done, tilesTotal: total, etaS: done > 0 ? (el / done) * (total - done) : null });
+            send(done >= total);
+          },
+          onPhase: (phase) => {
+            progress.phase = phase;
+            send(true);
           },
         });
         return { status: rec.status, worker: rec.worker, objectCount: rec.status === 'ok' ? rec.objectCount : null, errorCode: rec.status === 'failed' ? rec.error.code : null };

@@ -13,7 +13,7 @@ import { getModelSession } from '../models/model-session.ts';
 import { readCohortInput } from './cohort-input.ts';
 import { COHORT_MANIFEST_FORMAT, parseCohortManifest, type CohortEntry, type CohortManifest, type ScoreSettings, type SlideRecord } from './records.ts';
 import { renderReport } from './report-html.ts';
-import { isReusable, modelRef, readSlideRecord, scoreSlide, settingsKey, type CohortModel } from './score-slide.ts';
+import { isReusable, modelRef, readSlideRecord, scoreSlide, settingsKey, type CohortModel, type SlidePhase } from './score-slide.ts';
 import { reviewThreshold, writeSubmissionCsv, writeSummaryCsv, type CohortRow } from './summary-table.ts';
 
 export const COHORT_MANIFEST_FILE = 'cohort.json';
@@ -48,6 +48,7 @@ export interface RunningSlide {
   tilesTotal: number;
   /** Seconds left for this slide, from its own tile rate (null until the first tiles ran). */
   etaS: number | null;
+  phase: SlidePhase;
 }
 
 export interface CohortProgress {
@@ -258,7 +259,7 @@ export async function runCohort(options: RunCohortOptions): Promise<CohortResult
   const slot = async (): Promise<void> => {
     while (next < todo.length && !inner.signal.aborted) {
       const entry = todo[next++] as CohortEntry;
-      const r = { slideId: entry.slideId, tilesDone: 0, tilesTotal: 0, etaS: null as number | null, started: performance.now() };
+      const r: RunningSlide & { started: number } = { slideId: entry.slideId, tilesDone: 0, tilesTotal: 0, etaS: null, phase: 'predict', started: performance.now() };
       running.set(entry.slideId, r);
       report();
       try {
@@ -271,6 +272,10 @@ export async function runCohort(options: RunCohortOptions): Promise<CohortResult
             r.tilesTotal = tiles;
             const el = (performance.now() - r.started) / 1000;
             r.etaS = done > 0 ? (el / done) * (tiles - done) : null;
+            report();
+          },
+          onPhase: (phase) => {
+            r.phase = phase;
             report();
           },
         });

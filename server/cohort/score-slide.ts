@@ -38,6 +38,8 @@ export const OVERLAY_SIDE = 1024;
 /** OpenCV-style HSV saturation above which a thumbnail pixel is tissue (the seed's empty-tile rule). */
 const TISSUE_SATURATION = DEFAULT_EMPTY_TILE_RULE.saturationThreshold;
 
+export type SlidePhase = 'predict' | 'objects' | 'files';
+
 export interface CohortModel {
   pkg: LoadedModelPackage;
   session: ModelSession;
@@ -50,6 +52,8 @@ export interface ScoreSlideOptions {
   signal?: AbortSignal;
   /** Tile progress of this slide. */
   onProgress?: (done: number, total: number) => void;
+  /** Which step the slide is in (prediction reports tiles; the later steps do not). */
+  onPhase?: (phase: SlidePhase) => void;
   /** Where converted slide stores are cached (default: the slide store's). */
   slideCacheDir?: string;
 }
@@ -245,6 +249,7 @@ export async function scoreSlide(entry: CohortEntry, outDir: string, model: Coho
     const modelMs = model.session.ortMs - ortBefore;
     const tObjects = performance.now();
     options.signal?.throwIfAborted();
+    options.onPhase?.('objects');
     const maps = cachedMapSource(await openMapStore(pred.mapsPath));
     const objects = await extractObjects(maps, {
       threshold: s.threshold,
@@ -287,6 +292,8 @@ export async function scoreSlide(entry: CohortEntry, outDir: string, model: Coho
       });
       kept.push(o);
     }
+    options.signal?.throwIfAborted();
+    options.onPhase?.('files');
     const tWrite = performance.now();
     const written = await writeQuPathGeoJsonFile(join(tmp, SLIDE_FILES.objects), qp);
     // Objects the GeoJSON writer had to drop are dropped everywhere, so every file counts the same.

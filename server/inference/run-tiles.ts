@@ -236,13 +236,13 @@ export class TileRunner {
       }
     };
     // Keep DEPTH runs queued in the model worker: while it computes, this thread decodes the
-    // previous output and normalises the next input. Inputs are fresh buffers (transferred).
+    // previous output and normalises the next input. Input buffers are transferred and come back.
     const DEPTH = 2;
     const inflight: { job: Job; output: Promise<Float32Array> }[] = [];
     try {
       for (const job of jobs()) {
         signal?.throwIfAborted();
-        const input = encodeTileInput(job.rgb, size, job.flip, inSpec, new Float32Array(3 * size * size));
+        const input = encodeTileInput(job.rgb, size, job.flip, inSpec, this.#session.inputBuffer());
         inflight.push({ job, output: this.#session.run(input) });
         this.stats.modelRuns++;
         if (inflight.length >= DEPTH) {

@@ -22,7 +22,7 @@ export type SessionWorkerRequest = { type: 'run'; id: number; input: Float32Arra
 export type SessionWorkerReply =
   | { type: 'ready'; device: 'cpu' | 'cuda'; warning: string | null }
   | { type: 'failed'; message: string }
-  | { type: 'result'; id: number; output: Float32Array; ms: number }
+  | { type: 'result'; id: number; output: Float32Array; input: Float32Array; ms: number }
   | { type: 'error'; id: number; message: string };
 
 /** onnxruntime-node ships the CUDA provider as a separate library next to its binding (downloaded at install). */
@@ -78,7 +78,8 @@ if (port) {
       const value = out[data.outputName];
       if (!value || !(value.data instanceof Float32Array)) throw new Error(`model output "${data.outputName}" is missing or not float32`);
       const output = value.data.byteOffset === 0 && value.data.byteLength === value.data.buffer.byteLength ? value.data : value.data.slice();
-      post({ type: 'result', id: msg.id, output, ms }, [output.buffer as ArrayBuffer]);
+      // The input goes back too, so the main thread reuses it and nothing piles up in this thread.
+      post({ type: 'result', id: msg.id, output, input: msg.input, ms }, [output.buffer as ArrayBuffer, msg.input.buffer as ArrayBuffer]);
     } catch (err) {
       post({ type: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err) });
     }

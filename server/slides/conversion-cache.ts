@@ -1,8 +1,8 @@
 // Size bound of openSlide's conversion cache (`<cacheDir>/<sha256>.zarr`): least recently used
 // stores go first once the total exceeds the budget. "Used" is the store directory's atime/mtime,
 // which openSlide sets on every open (atime alone is unreliable: relatime/noatime mounts). A store's
-// size is measured once and kept in a sidecar `<sha256>.zarr.bytes`; temporary directories of dead
-// conversions are removed too. Budget: option, else $LOUPE_SLIDE_CACHE_BYTES, else 20 GiB.
+// size is measured once and kept in `<store>/.loupe-bytes` (zarr readers ignore it); temporary
+// directories of dead conversions are removed too. Budget: option, else $LOUPE_SLIDE_CACHE_BYTES, else 20 GiB.
 import { readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -34,15 +34,18 @@ export async function touchStore(store: string): Promise<void> {
 }
 
 async function storeBytes(store: string): Promise<number> {
-  const side = `${store}.bytes`;
+  const side = join(store, '.loupe-bytes');
   try {
     const n = Number(await readFile(side, 'utf8'));
     if (Number.isFinite(n) && n >= 0) return n;
   } catch {
     // measured below
   }
+  const before = await stat(store);
   const n = await directoryBytes(store);
   await writeFile(side, String(n)).catch(() => {});
+  // Adding the file touched the directory: give it back its last-used time.
+  await utimes(store, before.atime, before.mtime).catch(() => {});
   return n;
 }
 
@@ -97,7 +100,6 @@ export async function evictConversionCache(cacheDir: string, maxBytes: number, k
     if (total <= maxBytes) break;
     if (keepSet.has(s.path)) continue;
     await rm(s.path, { recursive: true, force: true });
-    await rm(`${s.path}.bytes`, { force: true });
     total -= s.bytes;
     removed.push(s.path);
   }

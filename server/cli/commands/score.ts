@@ -34,8 +34,8 @@ function fmtEta(s: number | null): string {
 }
 
 /** "slideA 40% ETA 12s · slideB 5% ETA 2m10s" — the per-slide part of the bar. */
-function runningText(running: { slideId: string; tilesDone: number; tilesTotal: number; etaS: number | null }[]): string {
-  return running.map((r) => `${r.slideId} ${r.tilesTotal ? Math.floor((100 * r.tilesDone) / r.tilesTotal) : 0}% ETA ${fmtEta(r.etaS)}`).join(' · ');
+function runningText(running: { slideId: string; tilesDone: number; tilesTotal: number; etaS: number | null; phase: string }[]): string {
+  return running.map((r) => (r.phase === 'predict' ? `${r.slideId} ${r.tilesTotal ? Math.floor((100 * r.tilesDone) / r.tilesTotal) : 0}% ETA ${fmtEta(r.etaS)}` : `${r.slideId} ${r.phase}…`)).join(' · ');
 }
 
 /** Ctrl-C once: stop cleanly (resumable); twice: exit now. */

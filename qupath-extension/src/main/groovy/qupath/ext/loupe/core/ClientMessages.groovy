@@ -82,7 +82,7 @@ class Hello extends ClientMessage {
     final String answerType = 'welcome'
     int protocol = Protocol.VERSION
     String token
-    String clientName = 'loupe-qupath'
+    String clientName = 'qupath-loupe'
     String clientVersion = Protocol.CLIENT_VERSION
 
     protected void writeFields(JsonObject o) {

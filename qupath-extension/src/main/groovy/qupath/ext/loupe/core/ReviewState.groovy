@@ -109,6 +109,7 @@ class ReviewState {
      * The corrections for a reviewed area. Rules (README "What Send corrections sends"):
      * - accepted / rejected / edited decisions are sent wherever the object lies;
      * - an outline that changed since it was issued is `edited` (unless rejected), with the new outline;
+     * - a candidate the pathologist gave a class of their own is accepted with that class;
      * - a candidate left pending inside a reviewed region counts as accepted: the pathologist reviewed
      *   that area and kept it (inside a reviewed region, anything not submitted is background);
      * - a candidate issued in this session and no longer present was deleted: `rejected`;
@@ -125,7 +126,10 @@ class ReviewState {
                 ReviewStatus st = o.review ?: ReviewStatus.PENDING
                 String outline = o.metadata[Keys.OUTLINE]
                 boolean changed = o.geometry != null && outline != null && GeoJson.outlineSignature(o.geometry) != outline
-                String cls = o.metadata[Keys.CLASS]
+                // A class the pathologist set by hand (not one of our review classes) is a decision too.
+                boolean ownClass = o.className != null && !ReviewStatus.isReviewClass(o.className)
+                String cls = ownClass ? o.className : o.metadata[Keys.CLASS]
+                if (ownClass && st == ReviewStatus.PENDING) st = ReviewStatus.ACCEPTED
                 if (st == ReviewStatus.REJECTED) add(p, new CorrectionItem(sid, 'rejected'))
                 else if (st == ReviewStatus.EDITED || changed) {
                     if (o.geometry == null) p.skipped << "object ${sid}: its edited outline has no area (points or lines)".toString()

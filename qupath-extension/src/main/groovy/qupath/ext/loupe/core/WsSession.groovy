@@ -53,7 +53,7 @@ class WsSession implements AutoCloseable {
     Duration connectTimeout = Duration.ofSeconds(10)
     /** Text messages larger than this (chars) close the connection instead of filling memory. */
     long maxMessageChars = 512L * 1024 * 1024
-    String clientName = 'loupe-qupath'
+    String clientName = 'qupath-loupe'
 
     private final HttpClient http
     private final ScheduledExecutorService timer

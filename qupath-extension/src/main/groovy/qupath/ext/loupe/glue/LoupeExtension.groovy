@@ -8,7 +8,6 @@ import javafx.event.EventHandler
 import javafx.scene.control.Menu
 import javafx.scene.control.MenuItem
 import javafx.scene.control.SeparatorMenuItem
-import javafx.scene.input.KeyCombination
 import qupath.lib.common.Version
 import qupath.lib.gui.QuPathGUI
 import qupath.lib.gui.extensions.QuPathExtension
@@ -29,24 +28,24 @@ class LoupeExtension implements QuPathExtension {
         status.disable = true
         menu.items.addAll(
                 status,
-                item('connect', null) { c.connect() },
+                item('connect') { c.connect() },
                 new SeparatorMenuItem(),
-                item('predictView', 'shortcut+shift+P') { c.predictView() },
-                item('predictSelected', null) { c.predictSelected() },
-                item('review', 'shortcut+shift+R') { c.reviewCandidates() },
-                item('sendCorrections', 'shortcut+shift+S') { c.sendCorrections() },
+                item('predictView') { c.predictView() },
+                item('predictSelected') { c.predictSelected() },
+                item('review') { c.reviewCandidates() },
+                item('sendCorrections') { c.sendCorrections() },
                 new SeparatorMenuItem(),
-                item('retrainQuick', null) { c.retrain('quick') },
-                item('retrainFull', null) { c.retrain('full') },
-                item('models', null) { c.models() },
+                item('retrainQuick') { c.retrain('quick') },
+                item('retrainFull') { c.retrain('full') },
+                item('models') { c.models() },
                 new SeparatorMenuItem(),
-                item('batchScore', null) { c.batchScoreProject() })
+                item('batchScore') { c.batchScoreProject() })
     }
 
-    private static MenuItem item(String key, String accelerator, Closure<?> action) {
+    /** Menu items carry no accelerators by default, so QuPath's own shortcuts keep working; the review window has its own keys. */
+    private static MenuItem item(String key, Closure<?> action) {
         MenuItem m = new MenuItem(STRINGS.getString("command.${key}"))
         m.onAction = { ActionEvent e -> action.call() } as EventHandler<ActionEvent>
-        if (accelerator != null) m.accelerator = KeyCombination.keyCombination(accelerator)
         return m
     }
 

@@ -81,6 +81,17 @@ class ReviewStateTest {
         assertEquals('Glomerulus', p.items.find { it.id == newInside.id }.className)
     }
 
+    @Test void aClassSetByHandIsSentAsAnAcceptanceWithThatClass() {
+        ObjectSnapshot s = candidate(500, 500, 1)
+        s.className = 'Glomerulus: sclerotic'
+        ReviewState st = new ReviewState()
+        st.load([s])
+        CorrectionsPlan p = st.plan([s], [GeoJson.rectangle(0, 0, 10, 10)])
+        assertEquals(1, p.items.size())
+        assertEquals('accepted', p.items[0].action)
+        assertEquals('Glomerulus: sclerotic', p.items[0].className)
+    }
+
     @Test void theReviewTableReadsResultsFromMetadataAfterAnEditClearedMeasurements() {
         ObjectSnapshot s = candidate(0, 0, 0.25)
         s.measurements.clear()
