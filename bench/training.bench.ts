@@ -78,13 +78,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   };
 
   // 2. Loader share: real sampling from a cached synthetic slide, batches of 4×128² at d = 3.
-  const slide = createSyntheticSlide({ kind: 'kidney', width: 4000, height: 3000, seed: 5, mpp: 0.5, density: 1.5 });
+  const slide = createSyntheticSlide({ kind: 'kidney', width: 4000, height: 3000, seed: 5, mpp: 1, density: 2 });
   const objects: Geometry[] = slide.plan.objects.map((o) => ({ type: 'Polygon', coordinates: [o.ring] }));
   const anatomy = slide.plan.anatomy.map((a) => ({ className: a.className, geometry: { type: 'Polygon' as const, coordinates: a.rings } }));
-  const cacheT = await timeIt(() => cacheSlide(slide, 3));
+  const cacheT = await timeIt(() => cacheSlide(slide, 1.5));
   const reader = cacheT.value;
   const prepared = await prepareSlide({ name: 'bench', reader, objects, anatomy }, DEFAULT_SAMPLER);
-  const sampler = { ...DEFAULT_SAMPLER, tile: 128, downsample: 3 };
+  const sampler = { ...DEFAULT_SAMPLER, tile: 128, downsample: 1.5 };
   const draws = planEpoch([prepared], 40, createRandom(1)).slice(0, 4 * 6);
   const stats = { mean: [0.8, 0.6, 0.8] as [number, number, number], std: [0.15, 0.2, 0.15] as [number, number, number] };
   // Loader alone (no consumer): time to build one batch.
@@ -120,14 +120,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       loaderShareOfStep: stream.waitMs / loop.ms,
     };
   }
-  results.slideCacheSeconds = { size: '4000×3000 level 0 → d 3', seconds: cacheT.ms / 1000 };
+  results.slideCacheSeconds = { size: '4000×3000 level 0 (1 µm/px) → downsample 1.5', seconds: cacheT.ms / 1000 };
 
   // 3. Quick refine on 50 corrected objects (slides already open and cached, as in the server).
   const dir = await mkdtemp(join(tmpdir(), 'loupe-bench-refine-'));
   try {
     const parentDir = join(dir, 'parent');
     await writeTrainedPackage(parentDir, { spec: DEFAULT_UNET, weights: initUNetWeights(DEFAULT_UNET, 3), running: initRunningStats(DEFAULT_UNET) }, {
-      name: 'bench', version: '1', parentVersion: null, mean: stats.mean, std: stats.std, tile: 256, downsample: 3, mppTrained: 1.5, trainingData: [], parameters: {}, metrics: {},
+      name: 'bench', version: '1', parentVersion: null, mean: stats.mean, std: stats.std, tile: 256, downsample: 1.5, mppTrained: 1.5, trainingData: [], parameters: {}, metrics: {},
     });
     const focus: Geometry[] = [];
     while (focus.length < 50) focus.push(...objects.slice(0, 50 - focus.length));

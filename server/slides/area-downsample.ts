@@ -322,20 +322,38 @@ export function halveRaster(src: Raster): Raster {
   const ow = Math.ceil(sw / 2);
   const oh = Math.ceil(sh / 2);
   const out = new Uint8Array(ow * oh * ch);
+  // Full 2×2 groups: (a + b + c + d + 2) >> 2 is the mean rounded half up.
+  const fullW = sw >> 1;
+  const rowLen = sw * ch;
   for (let y = 0; y < oh; y++) {
-    const r0 = 2 * y * sw * ch;
+    const r0 = 2 * y * rowLen;
     const twoRows = 2 * y + 1 < sh;
-    const r1 = twoRows ? r0 + sw * ch : r0;
-    const o = y * ow * ch;
-    for (let x = 0; x < ow; x++) {
+    const r1 = twoRows ? r0 + rowLen : r0;
+    let o = y * ow * ch;
+    if (twoRows && ch === 3) {
+      for (let x = 0, a = r0, b = r1; x < fullW; x++, a += 6, b += 6) {
+        out[o++] = (data[a] + data[a + 3] + data[b] + data[b + 3] + 2) >> 2;
+        out[o++] = (data[a + 1] + data[a + 4] + data[b + 1] + data[b + 4] + 2) >> 2;
+        out[o++] = (data[a + 2] + data[a + 5] + data[b + 2] + data[b + 5] + 2) >> 2;
+      }
+    } else if (twoRows) {
+      for (let x = 0; x < fullW; x++) {
+        const a = r0 + 2 * x * ch;
+        const b = r1 + 2 * x * ch;
+        for (let c = 0; c < ch; c++) out[o++] = (data[a + c] + data[a + ch + c] + data[b + c] + data[b + ch + c] + 2) >> 2;
+      }
+    }
+    // An odd last row, and an odd last column, average only the pixels that exist.
+    for (let x = twoRows ? fullW : 0; x < ow; x++) {
       const twoCols = 2 * x + 1 < sw;
       const a = r0 + 2 * x * ch;
       const b = twoCols ? a + ch : a;
       const n = (twoRows ? 2 : 1) * (twoCols ? 2 : 1);
+      o = (y * ow + x) * ch;
       for (let c = 0; c < ch; c++) {
         let s = data[a + c] + (twoCols ? data[b + c] : 0);
         if (twoRows) s += data[r1 + 2 * x * ch + c] + (twoCols ? data[r1 + 2 * x * ch + ch + c] : 0);
-        out[o + x * ch + c] = Math.floor((s + (n >> 1)) / n);
+        out[o + c] = Math.floor((s + (n >> 1)) / n);
       }
     }
   }

@@ -1,6 +1,7 @@
-// Chunk compression for the stores we write, using the same numcodecs implementations zarrita reads
-// with (blosc, zstd via its registry) and node:zlib for gzip, which zarrita can only decode. One
-// encoder per array; encoders are cheap to create and stateless.
+// Chunk layout and compression for the stores we write: RGB blocks become padded c,y,x chunks, and
+// chunks are compressed with the same numcodecs implementations zarrita reads with (blosc, zstd via
+// its registry) or node:zlib for gzip, which zarrita can only decode. Encoders are stateless and
+// memoised per compressor; they run in the slide worker threads (chunk-sink.ts).
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { registry } from 'zarrita';

@@ -14,7 +14,10 @@ export interface LevelSource {
   /** Level-0 pixels per level pixel (W0 / width, H0 / height); 2^k exactly for our OME-Zarr. */
   scaleX: number;
   scaleY: number;
-  /** Interleaved RGB of [x, x+w) × [y, y+h); the rectangle is always inside the level. */
+  /**
+   * Interleaved RGB of [x, x+w) × [y, y+h); the rectangle is always inside the level. The buffer
+   * is the caller's (never a cached one): readRegion may hand it out as is.
+   */
   read(x: number, y: number, w: number, h: number, signal?: AbortSignal): Promise<Uint8Array>;
   /**
    * The same rectangle as three planes (CHW), when the level stores planes (OME-Zarr chunks are
@@ -75,6 +78,8 @@ export async function readRegionFromLevels(levels: readonly LevelSource[], regio
   }
   const srcLayout = level.readPlanar ? 'CHW' : 'HWC';
   const src = await readLevelRect(level, win.x, win.y, win.width, win.height, options.signal, srcLayout);
+  // The window is already the answer (downsample 1, aligned, same layout): no copy.
+  if (win.width === ow && win.height === oh && win.originX === 0 && win.originY === 0 && win.factorX === 1 && win.factorY === 1 && srcLayout === layout) return { data: src, width: ow, height: oh, layout };
   const out = areaDownsample({ data: src, width: win.width, height: win.height, channels: 3, layout: srcLayout }, { x0: win.originX, y0: win.originY, factorX: win.factorX, factorY: win.factorY, outWidth: ow, outHeight: oh, outLayout: layout });
   return { data: out.data, width: ow, height: oh, layout };
 }

@@ -1,6 +1,7 @@
 // Reads a slide store (OME-Zarr NGFF 0.4, c,y,x uint8 RGB; docs/slide-store.md) through zarrita.
 // Each level fetches the chunks a window touches through a byte-bounded LRU chunk cache with
-// single-flight decoding, then the shared levelled reader area-averages to the asked scale.
+// single-flight decoding and copies them out as planes (row memcpys; chunks are c,y,x) or interleaved
+// rows; then the shared levelled reader area-averages to the asked scale.
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as zarr from 'zarrita';

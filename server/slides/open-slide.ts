@@ -72,6 +72,8 @@ export async function fileSha256(path: string): Promise<string> {
 export interface ConvertOptions {
   codec?: ChunkCodec;
   chunk?: number;
+  /** Compression threads: 0 = this thread; default the process-wide slide worker pool. */
+  workers?: number;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
 }

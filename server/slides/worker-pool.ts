@@ -1,4 +1,4 @@
-// A small pool of worker threads (TypeScript modules, see ts-worker-adapter.ts) for the slide store's
+// A small pool of worker threads (TypeScript modules via createTsWorker) for the slide store's
 // CPU-heavy steps: chunk compression while converting and JPEG 2000 tile decoding. Requests are
 // answered by id, so callers simply await them; each reply goes to whoever asked, which keeps the
 // output deterministic however the workers interleave. Workers are unref'd while idle, so an open
@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import type { Transferable, Worker } from 'node:worker_threads';
 import { AppError } from '../contracts/errors.ts';
-import { startTsWorker } from './ts-worker-adapter.ts';
+import { createTsWorker } from '../lib/ts-worker.ts';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 export interface WorkerPool {
@@ -48,7 +48,7 @@ export function createWorkerPool(size: number = defaultWorkerCount()): WorkerPoo
   };
 
   const slots: Slot[] = Array.from({ length: n }, () => {
-    const worker = startTsWorker(new URL('./slide-worker.ts', import.meta.url));
+    const worker = createTsWorker(new URL('./slide-worker.ts', import.meta.url));
     const slot: Slot = { worker, busy: 0 };
     worker.on('message', (reply: WorkerReply) => {
       const p = pending.get(reply.id);

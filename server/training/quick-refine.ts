@@ -1,8 +1,8 @@
 // Quick refine: the pathologist's "Retrain" that answers in seconds. Only the 1×1 head of a trained
 // U-Net is retrained, on the penultimate features that onnxruntime computes ONCE for tiles centred
 // on the corrected objects (added, edited or deleted ones); the head is a per-pixel linear classifier,
-// so its training is a few hundred full-batch Adam steps on (features, label) pixel samples (CE +
-// batch soft Dice, as the full training). Every other weight is unchanged; the result is exported as
+// so its training is ~150 full-batch Adam steps on (features, label) pixel samples (CE + batch soft
+// Dice, as the full training), moving only the foreground row (foregroundHeadLoss). Every other weight is unchanged; the result is exported as
 // a new model version whose parent is the input model. Full retraining (train.ts) follows as a job.
 import { performance } from 'node:perf_hooks';
 import { AppError } from '../contracts/errors.ts';
@@ -41,7 +41,7 @@ export interface RefineOptions {
   log?: (line: string) => void;
 }
 
-export const DEFAULT_REFINE: RefineOptions = { maxPixels: 300_000, iterations: 300, lr: 0.01, seed: 1 };
+export const DEFAULT_REFINE: RefineOptions = { maxPixels: 120_000, iterations: 150, lr: 0.02, seed: 1 };
 
 export interface RefineResult {
   manifest: ModelManifest;
@@ -103,6 +103,51 @@ export function headLoss(features: Float32Array, labels: Uint8Array, channels: n
       gW[channels + c] = (gW[channels + c] ?? 0) + dz1 * f;
       gW[c] = (gW[c] ?? 0) - dz1 * f;
     }
+  }
+  return { loss: ce / Math.max(1, n) + (fg ? 1 - dice : 0), gW, gB };
+}
+
+/**
+ * The same loss as `headLoss`, with the background row of the head frozen: only the foreground row
+ * (w₁, b₁) moves, z₀ per pixel is precomputed, so one evaluation is one dot product per pixel. The
+ * softmax depends only on z₁ − z₀, so this loses no expressive power and halves the work.
+ */
+export function foregroundHeadLoss(features: Float32Array, labels: Uint8Array, channels: number, z0: Float32Array, w1: Float64Array, b1: number): { loss: number; gW: Float64Array; gB: number } {
+  const n = labels.length;
+  const p1 = new Float64Array(n);
+  let ce = 0;
+  let inter = 0;
+  let sumP = 0;
+  let sumT = 0;
+  for (let i = 0; i < n; i++) {
+    let z1 = b1;
+    const o = i * channels;
+    for (let c = 0; c < channels; c++) z1 += (w1[c] ?? 0) * (features[o + c] ?? 0);
+    const a = z0[i] ?? 0;
+    const m = Math.max(a, z1);
+    const lse = m + Math.log(Math.exp(a - m) + Math.exp(z1 - m));
+    const p = Math.exp(z1 - lse);
+    p1[i] = p;
+    const t = labels[i] ?? 0;
+    ce -= t ? z1 - lse : a - lse;
+    inter += p * t;
+    sumP += p;
+    sumT += t;
+  }
+  const denom = Math.max(sumP + sumT, 1e-7);
+  const dice = (2 * inter) / denom;
+  const fg = sumT > 0;
+  const gW = new Float64Array(channels);
+  let gB = 0;
+  const k = (2 * inter) / (denom * denom);
+  for (let i = 0; i < n; i++) {
+    const p = p1[i] ?? 0;
+    const t = labels[i] ?? 0;
+    let dz1 = (p - t) / n;
+    if (fg) dz1 -= ((2 * t) / denom - k) * p * (1 - p);
+    gB += dz1;
+    const o = i * channels;
+    for (let c = 0; c < channels; c++) gW[c] = (gW[c] ?? 0) + dz1 * (features[o + c] ?? 0);
   }
   return { loss: ce / Math.max(1, n) + (fg ? 1 - dice : 0), gW, gB };
 }
@@ -180,32 +225,36 @@ export async function quickRefine(parentDir: string, outDir: string, slides: rea
   const W = Float64Array.from(headW.data);
   const B = Float64Array.from(headB.data);
   const before = headLoss(X, Y, C, W, B).loss;
-  const params = [W, B];
-  const mom = params.map((p) => new Float64Array(p.length));
-  const vel = params.map((p) => new Float64Array(p.length));
-  let best = { loss: before, W: W.slice(), B: B.slice() };
-  for (let it = 1; it <= o.iterations; it++) {
-    const { loss, gW, gB } = headLoss(X, Y, C, W, B);
-    if (loss < best.loss) best = { loss, W: W.slice(), B: B.slice() };
-    [gW, gB].forEach((g, k) => {
-      const p = params[k] as Float64Array;
-      const mk = mom[k] as Float64Array;
-      const vk = vel[k] as Float64Array;
-      for (let i = 0; i < p.length; i++) {
-        const gi = g[i] ?? 0;
-        mk[i] = 0.9 * (mk[i] ?? 0) + 0.1 * gi;
-        vk[i] = 0.999 * (vk[i] ?? 0) + 0.001 * gi * gi;
-        p[i] = (p[i] ?? 0) - (o.lr * ((mk[i] ?? 0) / (1 - 0.9 ** it))) / (Math.sqrt((vk[i] ?? 0) / (1 - 0.999 ** it)) + 1e-8);
-      }
-    });
+  const z0 = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    let z = B[0] ?? 0;
+    for (let c = 0; c < C; c++) z += (W[c] ?? 0) * (X[i * C + c] ?? 0);
+    z0[i] = z;
   }
-  const finalLoss = headLoss(X, Y, C, W, B).loss;
-  if (finalLoss < best.loss) best = { loss: finalLoss, W: W.slice(), B: B.slice() };
+  // Adam on the foreground row [w₁ | b₁], keeping the best iterate.
+  const theta = Float64Array.from([...W.subarray(C, 2 * C), B[1] ?? 0]);
+  const mom = new Float64Array(C + 1);
+  const vel = new Float64Array(C + 1);
+  let best = { loss: before, theta: theta.slice() };
+  for (let it = 1; it <= o.iterations + 1; it++) {
+    const { loss, gW, gB } = foregroundHeadLoss(X, Y, C, z0, theta.subarray(0, C), theta[C] ?? 0);
+    if (loss < best.loss) best = { loss, theta: theta.slice() };
+    if (it > o.iterations) break;
+    for (let i = 0; i <= C; i++) {
+      const gi = i < C ? (gW[i] ?? 0) : gB;
+      mom[i] = 0.9 * (mom[i] ?? 0) + 0.1 * gi;
+      vel[i] = 0.999 * (vel[i] ?? 0) + 0.001 * gi * gi;
+      theta[i] = (theta[i] ?? 0) - (o.lr * ((mom[i] ?? 0) / (1 - 0.9 ** it))) / (Math.sqrt((vel[i] ?? 0) / (1 - 0.999 ** it)) + 1e-8);
+    }
+  }
+  const newW = Float32Array.from(W);
+  newW.set(best.theta.subarray(0, C), C);
+  const newB = Float32Array.from([B[0] ?? 0, best.theta[C] ?? 0]);
   const tHead = performance.now();
   o.log?.(`quick refine: ${count} pixels from ${focusCount} tiles, loss ${before.toFixed(4)} → ${best.loss.toFixed(4)}`);
 
   // 3. The new version: parent weights with the new head.
-  const weights = model.weights.map((w) => (w.name === 'head.weight' ? { ...w, data: Float32Array.from(best.W) } : w.name === 'head.bias' ? { ...w, data: Float32Array.from(best.B) } : w));
+  const weights = model.weights.map((w) => (w.name === 'head.weight' ? { ...w, data: newW } : w.name === 'head.bias' ? { ...w, data: newB } : w));
   const pm = parent.manifest;
   const manifest = await writeTrainedPackage(outDir, { spec, weights, running: model.running }, {
     name: pm.name, version: o.version ?? `${pm.version}.r${Date.now().toString(36)}`, parentVersion: pm.version,

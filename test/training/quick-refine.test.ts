@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Geometry } from '../../server/contracts/geojson.ts';
 import { createSyntheticSlide } from '../../fixtures/synthetic-slide.ts';
 import { cacheSlide } from '../../server/sampling/cached-slide.ts';
-import { headLoss, quickRefine } from '../../server/training/quick-refine.ts';
+import { foregroundHeadLoss, headLoss, quickRefine } from '../../server/training/quick-refine.ts';
 import { readTrainedUNet, writeTrainedPackage } from '../../server/training/model-files.ts';
 import { initRunningStats, initUNetWeights, seededRandom } from '../../server/training/unet-spec.ts';
 import { loadModelPackage } from '../../server/models/model-package.ts';
@@ -32,6 +32,16 @@ test('the head loss gradient matches finite differences', () => {
       assert.ok(Math.abs((up - down) / (2 * h) - (grad[i] ?? 0)) < 1e-5);
     }
   }
+  // The fast path (background row frozen, z₀ precomputed) gives the same loss and foreground gradient.
+  const z0 = Float32Array.from({ length: n }, (_, i) => {
+    let z = B[0] ?? 0;
+    for (let c = 0; c < C; c++) z += (W[c] ?? 0) * (X[i * C + c] ?? 0);
+    return z;
+  });
+  const fast = foregroundHeadLoss(X, Y, C, z0, W.subarray(C), B[1] ?? 0);
+  assert.ok(Math.abs(fast.loss - headLoss(X, Y, C, W, B).loss) < 1e-6);
+  for (let c = 0; c < C; c++) assert.ok(Math.abs((fast.gW[c] ?? 0) - (gW[C + c] ?? 0)) < 1e-6);
+  assert.ok(Math.abs(fast.gB - (gB[1] ?? 0)) < 1e-6);
 });
 
 test('quick refine retrains only the head, lowers the loss on the corrections and writes a child version', async (t) => {

@@ -45,6 +45,9 @@ class Cancellation {
 
     boolean isCancelled() { cancelled }
 
+    /** The requestId of the region being predicted now, if any. */
+    String getInFlight() { inFlight }
+
     void cancel() {
         cancelled = true
         String rid = inFlight
@@ -144,15 +147,16 @@ class LoupeClient implements AutoCloseable {
             cancellation?.check()
             PredictRegion req = new PredictRegion(slide: slide.wireSlide, region: p.region, downsample: downsample, options: options)
             if (slide.inline) req.png = pixels.png(p.region, downsample)
-            req.requestId = session.nextRequestId(req.type)
-            cancellation?.started(session, req.requestId)
-            PredictResult r = session.call(req, PredictResult, requestTimeoutMs) { ServerMessage m ->
+            java.util.concurrent.CompletableFuture<ServerMessage> answer = session.request(req) { ServerMessage m ->
                 if (m instanceof PredictProgress) {
                     PredictProgress pp = (PredictProgress) m
                     double f = pp.total > 0 ? pp.done / (double) pp.total : 0d
                     progress?.progress("region ${i + 1} of ${plan.size()}: ${pp.message ?: "${pp.done}/${pp.total} tiles"}", (i + f) / plan.size())
                 }
             }
+            // Only now: a cancel sent from here on follows the request on the socket.
+            cancellation?.started(session, req.requestId)
+            PredictResult r = session.await(answer, req, PredictResult, requestTimeoutMs)
             out.modelVersion = r.modelVersion
             ConversionResult c = GeoJson.toQuPathCandidates(r.objects, r.modelVersion, slide.id)
             out.skipped.addAll(c.skipped)

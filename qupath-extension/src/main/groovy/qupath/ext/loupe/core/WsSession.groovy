@@ -136,7 +136,11 @@ class WsSession implements AutoCloseable {
 
     /** Blocking request for scripts and worker threads (never the JavaFX thread). */
     public <T extends ServerMessage> T call(ClientMessage msg, Class<T> answer, long timeoutMs, Consumer<ServerMessage> onProgress = null) {
-        CompletableFuture<ServerMessage> f = request(msg, onProgress)
+        return await(request(msg, onProgress), msg, answer, timeoutMs)
+    }
+
+    /** Waits for the answer to `msg` (sent with request); LoupeException on error, timeout or disconnect. */
+    public <T extends ServerMessage> T await(CompletableFuture<ServerMessage> f, ClientMessage msg, Class<T> answer, long timeoutMs) {
         try {
             ServerMessage m = timeoutMs > 0 ? f.get(timeoutMs, TimeUnit.MILLISECONDS) : f.get()
             return answer.cast(m)

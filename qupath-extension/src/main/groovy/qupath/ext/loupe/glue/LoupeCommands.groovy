@@ -26,6 +26,8 @@ import qupath.ext.loupe.core.ReviewState
 import qupath.ext.loupe.core.ServerMessage
 import qupath.ext.loupe.core.SlideRef
 import qupath.ext.loupe.core.TrainProgress
+import qupath.ext.loupe.core.TrainingListener
+import qupath.ext.loupe.core.TrainingMonitor
 import qupath.ext.loupe.core.Welcome
 import qupath.ext.loupe.core.WsSession
 import qupath.fx.dialogs.Dialogs
@@ -290,42 +292,32 @@ class LoupeCommands {
     void retrain(String mode) {
         LoupeClient c
         try { c = requireClient() } catch (LoupeException e) { Dialogs.showErrorMessage('Loupe', e.message); return }
-        String[] jobId = new String[1]
-        ProgressWindow win = new ProgressWindow(qupath.getStage(), "Loupe: ${mode} retraining", {
-            if (jobId[0] != null) submit(work, 'Loupe: cannot cancel') { c.cancel(jobId[0]) }
-        } as Runnable)
-        win.show()
-        AutoCloseable[] sub = new AutoCloseable[1]
-        sub[0] = c.session.onMessage { ServerMessage m ->
-            if (jobId[0] == null) return
-            if (m instanceof TrainProgress && ((TrainProgress) m).jobId == jobId[0]) {
-                TrainProgress t = (TrainProgress) m
+        TrainingMonitor[] monitor = new TrainingMonitor[1]
+        ProgressWindow win = new ProgressWindow(qupath.getStage(), "Loupe: ${mode} retraining", { monitor[0]?.cancel() } as Runnable)
+        boolean[] heard = new boolean[1]
+        monitor[0] = new TrainingMonitor(c.session, mode, null, new TrainingListener() {
+            void progress(TrainProgress t) {
+                heard[0] = true
                 String eta = t.eta == null ? 'ETA unknown' : "ETA ${formatSeconds(t.eta)}"
                 win.update("${t.phase}: step ${(long) t.step} of ${(long) t.total}", t.fraction,
-                        "loss ${t.loss == null ? '–' : String.format(Locale.ROOT, '%.4f', t.loss)} · Dice ${t.dice == null ? '–' : String.format(Locale.ROOT, '%.3f', t.dice)} · ${eta}")
-            } else if (m instanceof JobStatus && ((JobStatus) m).jobId == jobId[0] && ((JobStatus) m).finished && ((JobStatus) m).state != 'done') {
-                JobStatus j = (JobStatus) m
-                win.finish("Training ${j.state}${j.message ? ': ' + j.message : ''}")
-                sub[0].close()
-            } else if (m instanceof ModelUpdated && ((ModelUpdated) m).jobId == jobId[0]) {
-                ModelUpdated u = (ModelUpdated) m
-                sub[0].close()
-                win.finish("Model ${u.version} ${u.promoted ? 'is now active' : 'was kept as a candidate (it did not beat ' + (u.parent ?: 'its parent') + ')'}; Dice ${u.metrics['dice'] ?: '–'}")
+                        "loss ${t.loss == null ? '–' : String.format(Locale.ROOT, '%.4f', t.loss)} · Dice ${t.dice == null ? '–' : String.format(Locale.ROOT, '%.3f', t.dice)} · ${eta}".toString())
+            }
+            void ended(JobStatus j) {
+                heard[0] = true
+                win.finish("Training ${j.state}${j.message ? ': ' + j.message : ''}".toString())
+            }
+            void model(ModelUpdated u) {
+                heard[0] = true
+                win.finish("Model ${u.version} ${u.promoted ? 'is now active' : 'was kept as a candidate (it did not beat ' + (u.parent ?: 'its parent') + ')'}; Dice ${u.metrics['dice'] ?: '–'}".toString())
                 fx {
-                    if (u.promoted && Dialogs.showYesNoDialog('Loupe', "Model ${u.version} is active. Predict the current view again?")) predictView()
+                    if (u.promoted && Dialogs.showYesNoDialog('Loupe', "Model ${u.version} is active. Predict the current view again?".toString())) predictView()
                 }
             }
-        }
-        submit(work, 'Loupe: training not started') {
-            try {
-                JobStatus q = c.train(mode)
-                jobId[0] = q.jobId
-                win.update("Training job ${q.jobId} ${q.state}", -1)
-            } catch (Throwable t) {
-                sub[0].close()
-                win.close()
-                throw t
-            }
+        })
+        win.show()
+        monitor[0].start().whenComplete { JobStatus q, Throwable t ->
+            if (t != null) { win.close(); error('Loupe: training not started', t) }
+            else if (!heard[0]) win.update("Training job ${q.jobId} ${q.state}".toString(), -1)
         }
     }
 

@@ -75,18 +75,17 @@ class RealServerTest {
 
         List<TrainProgress> progress = new CopyOnWriteArrayList<>()
         ModelUpdated[] updated = new ModelUpdated[1]
+        JobStatus[] ended = new JobStatus[1]
         CountDownLatch done = new CountDownLatch(1)
-        String[] jobId = new String[1]
-        client.session.onMessage { ServerMessage m ->
-            if (m instanceof TrainProgress) progress << (TrainProgress) m
-            if (m instanceof ModelUpdated) { updated[0] = (ModelUpdated) m; done.countDown() }
-            if (m instanceof JobStatus && ((JobStatus) m).state == 'failed') done.countDown()
-        }
-        JobStatus queued = client.train('quick')
-        jobId[0] = queued.jobId
+        TrainingMonitor monitor = new TrainingMonitor(client.session, 'quick', [ref.id], new TrainingListener() {
+            void progress(TrainProgress t) { progress << t }
+            void ended(JobStatus j) { ended[0] = j; done.countDown() }
+            void model(ModelUpdated u) { updated[0] = u; done.countDown() }
+        })
+        JobStatus queued = monitor.start().get(60, TimeUnit.SECONDS)
         assertTrue(queued.state, queued.state in ['queued', 'running'])
         assertTrue('model.updated within 5 minutes', done.await(5, TimeUnit.MINUTES))
-        assertNotNull('training failed: ' + server.log.toString().readLines().takeRight(5).join('\n'), updated[0])
+        assertNull("training ended without a model: ${ended[0]?.state} ${ended[0]?.message}".toString(), ended[0])
         assertEquals(queued.jobId, updated[0].jobId)
         assertEquals('tiny', updated[0].parent)
         assertFalse('train.progress arrived', progress.isEmpty())

@@ -99,6 +99,24 @@ class WsSessionTest {
         } finally { s.close() }
     }
 
+    @Test void theTrainingMonitorFollowsItsJobEvenWhenPushesOutrunTheAnswer() {
+        WsSession s = connected()
+        try {
+            List<String> events = new CopyOnWriteArrayList<>()
+            CountDownLatch end = new CountDownLatch(1)
+            TrainingMonitor m = new TrainingMonitor(s, 'full', null, new TrainingListener() {
+                void progress(TrainProgress p) { events << "progress ${(int) p.step}/${(int) p.total}".toString() }
+                void ended(JobStatus j) { events << "ended ${j.state}".toString(); end.countDown() }
+                void model(ModelUpdated u) { events << "model ${u.version}".toString(); end.countDown() }
+            })
+            JobStatus q = m.start().get(20, TimeUnit.SECONDS)
+            assertTrue(end.await(20, TimeUnit.SECONDS))
+            assertEquals(['progress 1/3', 'progress 2/3', 'progress 3/3', 'model v2'], events)
+            assertEquals(q.jobId, m.jobId)
+            assertTrue(m.finished)
+        } finally { s.close() }
+    }
+
     @Test void aServerErrorFailsOnlyItsRequestWithTheServersCode() {
         WsSession s = connected()
         try {
@@ -132,8 +150,7 @@ class WsSessionTest {
         } catch (ExecutionException e) {
             assertEquals('E_AUTH_TOKEN', ((LoupeException) e.cause).code)
         }
-        Thread.sleep(300)
-        assertEquals(WsSession.State.DISCONNECTED, s.state)
+        assertEquals('no retry after a refused token', WsSession.State.DISCONNECTED, s.state)
         s.close()
     }
 
@@ -167,7 +184,9 @@ class WsSessionTest {
             Thread t = Thread.start {
                 try { c.predictArea(new SlideRef(id: 'slow'), new Region(0, 0, 100, 100), 1, null, null, null, cancel) } catch (LoupeException e) { failure[0] = e }
             }
-            Thread.sleep(300)
+            // Sends are serialised on the socket, so once the request is in flight the cancel reaches the server after it.
+            for (int i = 0; i < 2000 && cancel.inFlight == null; i++) Thread.sleep(10)
+            assertNotNull(cancel.inFlight)
             cancel.cancel()
             t.join(20_000)
             assertEquals('E_CANCELLED', failure[0]?.code)
