@@ -5,7 +5,7 @@
 // then scored on a synthetic slide it never saw (instance F1 at IoU 0.5), and the score, the seeds
 // and the run time go into models/default/evaluation.json and the package's provenance.
 // `--resume` continues an interrupted run (checkpoints live in OUT.training/ until the end).
-import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { availableParallelism, cpus } from 'node:os';
 import type { Geometry } from '../server/contracts/geojson.ts';
@@ -29,6 +29,10 @@ const value = (name: string, fallback: string): string => {
 const smoke = flag('smoke');
 const out = value('out', 'models/default');
 const engine: EngineKind = value('engine', 'ort') === 'tfjs' ? 'tfjs' : 'ort';
+
+// Post-processing for the instance scores: predicted components smaller than this many model pixels
+// (1.5 µm/px → 3375 µm², a disc of ~65 µm; the smallest glomeruli are ~100 µm across) are dropped.
+const MIN_OBJECT_AREA_PX = 1500;
 
 if (flag('aidpath')) {
   await fineTuneAidpath();
@@ -70,6 +74,86 @@ async function syntheticInput(seed: number): Promise<{ input: TrainingSlideInput
 
 const t0 = performance.now();
 const log = (line: string): void => console.error(`[${((performance.now() - t0) / 1000).toFixed(0)} s] ${line}`);
+
+interface TrainingFacts {
+  valDice: number;
+  bestEpoch: number;
+  valSlides: string[];
+  trainSeconds: number;
+  totalSeconds: number;
+  stats: { mean: [number, number, number]; std: [number, number, number] };
+}
+
+/**
+ * Scores OUT on the unseen slide and (re)writes the package with the score in its provenance, the
+ * shipped tile/downsample, evaluation.json and README.md. Files beside the package (log, curves,
+ * experiment results) are kept.
+ */
+async function finalise(facts: TrainingFacts, extraFromWork: boolean): Promise<void> {
+  const test = await syntheticInput(SETTINGS.testSeed);
+  const model = await readTrainedUNet(out);
+  const { stats } = facts;
+  const tEval = performance.now();
+  const { mask, width, height } = await predictSlideMask(exportUNetOnnx(model.spec, model.weights, model.running), test.input.reader, {
+    downsample: SETTINGS.downsample, tile: 256, margin: 32, mean: stats.mean, std: stats.std,
+  });
+  const minAreaPx = MIN_OBJECT_AREA_PX;
+  const score = scoreInstances(mask, width, height, test.truth, SETTINGS.downsample, { iou: 0.5, minAreaPx });
+  const noFilter = scoreInstances(mask, width, height, test.truth, SETTINGS.downsample, { iou: 0.5, minAreaPx: 0 });
+  const evalSeconds = (performance.now() - tEval) / 1000;
+  log(`unseen slide ${test.input.name}: instance F1@0.5 ${score.f1.toFixed(4)} (tp ${score.tp}, fp ${score.fp}, fn ${score.fn}), pixel Dice ${score.dice.toFixed(4)}; without the size filter F1 ${noFilter.f1.toFixed(4)}`);
+  const evaluation = {
+    loupe: LOUPE_VERSION,
+    createdAt: new Date().toISOString(),
+    machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown' },
+    engine,
+    settings: SETTINGS,
+    validation: { dice: facts.valDice, bestEpoch: facts.bestEpoch, slides: facts.valSlides },
+    unseenSlide: { name: test.input.name, minAreaPx, ...score, withoutSizeFilter: noFilter },
+    seconds: { total: Math.round(facts.totalSeconds), training: Math.round(facts.trainSeconds), evaluation: Math.round(evalSeconds) },
+    stats,
+  };
+  const manifest = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as { provenance: { parameters: Record<string, unknown>; trainingData: { name: string; sha256: string }[] } };
+  const keep = new Map<string, Uint8Array>();
+  const work = join(`${out}.training`, 'fold-1');
+  for (const name of await readdir(out)) {
+    if (!['model.onnx', 'model.json', 'weights.bin', 'evaluation.json', 'README.md'].includes(name)) keep.set(name, new Uint8Array(await readFile(join(out, name))));
+  }
+  if (extraFromWork) for (const name of ['log.jsonl', 'curves.png']) keep.set(name, new Uint8Array(await readFile(join(work, name))));
+  await writeTrainedPackage(out, model, {
+    name: 'default', version: '1', parentVersion: null, mean: stats.mean, std: stats.std, tile: SETTINGS.shippedTile, downsample: SETTINGS.shippedDownsample, mppTrained: SETTINGS.mpp * SETTINGS.downsample,
+    trainingData: manifest.provenance.trainingData,
+    parameters: { ...manifest.provenance.parameters, trainingTile: SETTINGS.tile, trainingDownsample: SETTINGS.downsample, script: 'scripts/train-default-model.ts', seconds: Math.round(facts.totalSeconds) },
+    metrics: { valDice: facts.valDice, unseenF1at50: score.f1, unseenDice: score.dice, unseenF1at50NoSizeFilter: noFilter.f1 },
+    createdBy: `scripts/train-default-model.ts (loupe ${LOUPE_VERSION})`,
+  });
+  for (const [name, bytes] of keep) await writeFile(join(out, name), bytes);
+  await writeFile(join(out, 'evaluation.json'), `${JSON.stringify(evaluation, null, 2)}\n`);
+  await writeFile(join(out, 'README.md'), [
+    '# Default model',
+    '',
+    `The glomerulus U-Net that loupe serves when no other model is chosen. It was trained by \`scripts/train-default-model.ts\` on synthetic kidney slides (fixtures/, seeds ${[...SETTINGS.trainSeeds, ...SETTINGS.valSeeds].join(', ')}). The run took ${Math.round(facts.totalSeconds / 60)} min on ${availableParallelism()} shared cores (${engine} engine): ${Math.round(facts.trainSeconds / 60)} min of training, the rest building the synthetic slides.`,
+    '',
+    `- Input: NCHW RGB, normalised with the mean/std in model.json, at ${SETTINGS.mpp * SETTINGS.downsample} µm per model pixel (downsample ${SETTINGS.shippedDownsample} on 0.5 µm/px slides); tile ${SETTINGS.shippedTile}.`,
+    `- Validation Dice (held-out synthetic slide ${facts.valSlides.join(', ')}): ${facts.valDice.toFixed(4)}.`,
+    `- Unseen synthetic slide (seed ${SETTINGS.testSeed}): instance F1@0.5 = ${score.f1.toFixed(4)} (${score.tp} TP, ${score.fp} FP, ${score.fn} FN) and pixel Dice ${score.dice.toFixed(4)}. Predicted components smaller than ${minAreaPx} model px (${Math.round(minAreaPx * (SETTINGS.mpp * SETTINGS.downsample) ** 2)} µm²) are dropped. Without that filter, F1 is ${noFilter.f1.toFixed(4)} (${noFilter.fp} FP, mostly specks).`,
+    '- Files: model.onnx and model.json (the package); weights.bin (raw weights and BatchNorm statistics, for fine-tuning and quick refine); log.jsonl and curves.png (training); evaluation.json.',
+    '- It has only seen synthetic tissue. Fine-tune it on your own annotations (`loupe train --from models/default`).',
+    '',
+  ].join('\n'));
+  if (!flag('keep-work')) await rm(`${out}.training`, { recursive: true, force: true });
+  log(`wrote ${out}`);
+  console.log(JSON.stringify(evaluation, null, 2));
+}
+
+if (flag('rescore')) {
+  // Re-evaluate the committed model (e.g. after changing the post-processing) without retraining.
+  const previous = JSON.parse(await readFile(join(out, 'evaluation.json'), 'utf8')) as { validation: { dice: number; bestEpoch: number; slides: string[] }; seconds: { total: number; training: number } };
+  const m = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as { input: { mean: [number, number, number]; std: [number, number, number] } };
+  await finalise({ valDice: previous.validation.dice, bestEpoch: previous.validation.bestEpoch, valSlides: previous.validation.slides, trainSeconds: previous.seconds.training, totalSeconds: previous.seconds.total, stats: { mean: m.input.mean, std: m.input.std } }, false);
+  process.exit(0);
+}
+
 log(`building ${SETTINGS.trainSeeds.length + SETTINGS.valSeeds.length + 1} synthetic slides (${SETTINGS.slideSize.join('×')}, mpp ${SETTINGS.mpp})`);
 const train = [];
 for (const seed of [...SETTINGS.trainSeeds, ...SETTINGS.valSeeds]) train.push(await syntheticInput(seed));
@@ -99,59 +183,9 @@ const result = await trainModel(
   },
 );
 const trainSeconds = (performance.now() - tTrain) / 1000;
-log(`trained in ${trainSeconds.toFixed(0)} s; validation Dice ${result.folds[0]?.bestDice.toFixed(4)} (held-out: ${result.folds[0]?.valSlides.join(', ')})`);
-
-// Score on a slide that took no part in training or validation.
-const test = await syntheticInput(SETTINGS.testSeed);
-const model = await readTrainedUNet(out);
-const stats = result.stats;
-const tEval = performance.now();
-const { mask, width, height } = await predictSlideMask(exportUNetOnnx(model.spec, model.weights, model.running), test.input.reader, {
-  downsample: SETTINGS.downsample, tile: 256, margin: 32, mean: stats.mean, std: stats.std,
-});
-const minAreaPx = 100;
-const score = scoreInstances(mask, width, height, test.truth, SETTINGS.downsample, { iou: 0.5, minAreaPx });
-const evalSeconds = (performance.now() - tEval) / 1000;
-log(`unseen slide ${test.input.name}: instance F1@0.5 ${score.f1.toFixed(4)} (tp ${score.tp}, fp ${score.fp}, fn ${score.fn}), pixel Dice ${score.dice.toFixed(4)}`);
-
-const totalSeconds = (performance.now() - t0) / 1000;
-const evaluation = {
-  loupe: LOUPE_VERSION,
-  createdAt: new Date().toISOString(),
-  machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown' },
-  engine: result.folds[0] ? engine : engine,
-  settings: SETTINGS,
-  validation: { dice: result.folds[0]?.bestDice, bestEpoch: result.folds[0]?.bestEpoch, slides: result.folds[0]?.valSlides },
-  unseenSlide: { name: test.input.name, minAreaPx, ...score },
-  seconds: { total: Math.round(totalSeconds), training: Math.round(trainSeconds), evaluation: Math.round(evalSeconds) },
-};
-// Re-write the package with the test score in its provenance and the shipped tile size.
-const work = join(`${out}.training`, 'fold-1');
-const manifest = JSON.parse(await readFile(join(out, 'model.json'), 'utf8')) as { provenance: { parameters: Record<string, unknown>; trainingData: { name: string; sha256: string }[] } };
-await writeTrainedPackage(out, model, {
-  name: 'default', version: '1', parentVersion: null, mean: stats.mean, std: stats.std, tile: SETTINGS.shippedTile, downsample: SETTINGS.shippedDownsample, mppTrained: SETTINGS.mpp * SETTINGS.downsample,
-  trainingData: manifest.provenance.trainingData,
-  parameters: { ...manifest.provenance.parameters, trainingTile: SETTINGS.tile, script: 'scripts/train-default-model.ts', seconds: Math.round(totalSeconds) },
-  metrics: { valDice: result.folds[0]?.bestDice ?? NaN, unseenF1at50: score.f1, unseenDice: score.dice },
-  createdBy: `scripts/train-default-model.ts (loupe ${LOUPE_VERSION})`,
-});
-for (const file of ['log.jsonl', 'curves.png']) await copyFile(join(work, file), join(out, file));
-await writeFile(join(out, 'evaluation.json'), `${JSON.stringify(evaluation, null, 2)}\n`);
-await writeFile(join(out, 'README.md'), [
-  '# Default model',
-  '',
-  `The glomerulus U-Net that loupe serves when no other model is chosen. Trained by \`scripts/train-default-model.ts\` on synthetic kidney slides (fixtures/, seeds ${[...SETTINGS.trainSeeds, ...SETTINGS.valSeeds].join(', ')}); run time ${Math.round(totalSeconds / 60)} min on ${availableParallelism()} shared cores (${engine} engine).`,
-  '',
-  `- Input: NCHW RGB, normalised with the mean/std in model.json; ${SETTINGS.mpp * SETTINGS.downsample} µm per model pixel (downsample ${SETTINGS.shippedDownsample} on 0.5 µm/px slides); tile ${SETTINGS.shippedTile}.`,
-  `- Validation Dice (held-out synthetic slide): ${(result.folds[0]?.bestDice ?? NaN).toFixed(4)}.`,
-  `- Unseen synthetic slide (seed ${SETTINGS.testSeed}): instance F1@0.5 ${score.f1.toFixed(4)} (${score.tp} TP, ${score.fp} FP, ${score.fn} FN; components < ${minAreaPx} px dropped), pixel Dice ${score.dice.toFixed(4)}.`,
-  '- Files: model.onnx + model.json (the package), weights.bin (raw weights + BatchNorm statistics for fine-tuning and quick refine), log.jsonl and curves.png (training), evaluation.json.',
-  '- It has only seen synthetic tissue: fine-tune it on your own annotations (`loupe train --from models/default`).',
-  '',
-].join('\n'));
-if (!flag('keep-work')) await rm(`${out}.training`, { recursive: true, force: true });
-log(`wrote ${out} in ${totalSeconds.toFixed(0)} s`);
-console.log(JSON.stringify(evaluation, null, 2));
+const fold = result.folds[0];
+log(`trained in ${trainSeconds.toFixed(0)} s; validation Dice ${fold?.bestDice.toFixed(4)} (held-out: ${fold?.valSlides.join(', ')})`);
+await finalise({ valDice: fold?.bestDice ?? NaN, bestEpoch: fold?.bestEpoch ?? 0, valSlides: fold?.valSlides ?? [], trainSeconds, totalSeconds: (performance.now() - t0) / 1000, stats: result.stats }, true);
 
 /**
  * `--aidpath`: the real-data experiment. Fine-tunes OUT (the default model) on 16 of the 20 AIDPATH PAS
@@ -161,7 +195,6 @@ console.log(JSON.stringify(evaluation, null, 2));
  * Mendeley Data, DOI 10.17632/k7nvtgn2x6.3, CC BY 4.0.
  */
 async function fineTuneAidpath(): Promise<void> {
-  const { readdir } = await import('node:fs/promises');
   const sharp = (await import('sharp')).default;
   const { openSourceSlide } = await import('../server/slides/open-slide.ts');
   const { vectoriseMask } = await import('../server/objects/vectorise.ts');
@@ -191,7 +224,7 @@ async function fineTuneAidpath(): Promise<void> {
     const perTile = [];
     for (const t of test) {
       const { mask, width, height } = await predictSlideMask(onnx, t.input.reader, { downsample: d, tile: 128, margin: 16, mean: stats.mean, std: stats.std });
-      perTile.push({ name: t.input.name, ...scoreInstances(mask, width, height, t.truth, d, { iou: 0.5, minAreaPx: 100 }) });
+      perTile.push({ name: t.input.name, ...scoreInstances(mask, width, height, t.truth, d, { iou: 0.5, minAreaPx: MIN_OBJECT_AREA_PX }) });
     }
     const tp = perTile.reduce((a, p) => a + p.tp, 0);
     const fp = perTile.reduce((a, p) => a + p.fp, 0);

@@ -35,6 +35,8 @@ export class JobRunner {
   readonly #queue: ComputeQueue;
   readonly #active = new Map<string, Running>();
   readonly #listeners = new Set<(e: JobEvent) => void>();
+  /** Set at shutdown: a job that ends after it must not touch the (closed) store. */
+  #stopped = false;
 
   constructor(store: Store, queue: ComputeQueue) {
     this.#store = store;
@@ -89,21 +91,27 @@ export class JobRunner {
         { signal: controller.signal },
       )
       .then(
-        (result) => this.#store.setJobState(job.id, 'done', { result }),
+        (result) => this.#finish(job.id, 'done', { result }),
         (err: unknown) => {
           const e = toAppError(err);
           const cancelled = controller.signal.aborted || e.code === 'E_CANCELLED';
-          return this.#store.setJobState(job.id, cancelled ? 'cancelled' : 'failed', { error: { code: cancelled ? 'E_CANCELLED' : e.code, message: e.message } });
+          return this.#finish(job.id, cancelled ? 'cancelled' : 'failed', { error: { code: cancelled ? 'E_CANCELLED' : e.code, message: e.message } });
         },
       )
       .then((rec) => {
         this.#active.delete(job.id);
-        this.#emit(rec, origin);
+        if (!this.#stopped) this.#emit(rec, origin);
         return rec;
       });
     this.#active.set(job.id, { controller, origin, done });
     this.#emit(job, origin);
     return { job, finished: done };
+  }
+
+  #finish(jobId: string, state: 'done' | 'failed' | 'cancelled', extra: { result?: Record<string, unknown>; error?: { code: string; message: string } }): JobRecord {
+    if (!this.#stopped) return this.#store.setJobState(jobId, state, extra);
+    // After shutdown the next start marks the job E_JOB_INTERRUPTED; report what happened here.
+    return { id: jobId, kind: '', state, priority: 0, params: {}, progress: {}, result: extra.result ?? null, error: extra.error ?? null, createdAt: '', startedAt: null, finishedAt: null };
   }
 
   /** Resolves with the job's final record (at once when it has already ended). */
@@ -123,10 +131,16 @@ export class JobRunner {
     return r.done;
   }
 
-  /** Aborts everything (server shutdown) and waits for the tasks to stop. */
-  async stopAll(): Promise<void> {
+  /**
+   * Aborts everything (server shutdown) and waits for the tasks to stop, at most `graceMs`: a task
+   * that ignores its signal (a slide conversion in progress) must not keep the server from closing.
+   */
+  async stopAll(graceMs = 10_000): Promise<void> {
     const all = [...this.#active.values()];
     for (const r of all) r.controller.abort(new AppError('E_CANCELLED', 'server shutting down'));
-    await Promise.all(all.map((r) => r.done));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(all.map((r) => r.done.catch(() => undefined))), new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+    this.#stopped = true;
   }
 }

@@ -8,6 +8,7 @@ import { createCompute, syntheticSlidePath } from './compute-local.ts';
 import { startLoupeServer, type LoupeServer } from './server.ts';
 
 export const DEFAULT_MODEL_DIR = fileURLToPath(new URL('../../models/default/', import.meta.url));
+export const DEFAULT_MODEL_VERSION = 'default';
 /** The demo slide `loupe start` registers: small enough to predict in seconds on 2 cores. */
 export const DEMO_SLIDE = { kind: 'kidney', width: 4096, height: 3072, seed: 1 } as const;
 
@@ -28,7 +29,8 @@ export async function launchServer(input: ServerConfigInput, options: { demo: bo
   const s = server.services;
   if (options.demo) {
     if (existsSync(`${DEFAULT_MODEL_DIR}model.json`)) {
-      await s.registerModelDir(DEFAULT_MODEL_DIR, { activate: true });
+      // Registered as "default" (its descendants become default-q1, default-f1, …).
+      await s.registerModelDir(DEFAULT_MODEL_DIR, { activate: true, version: DEFAULT_MODEL_VERSION });
     }
     const demo = s.registerBuiltInSlide(syntheticSlidePath(DEMO_SLIDE), 'demo-kidney (synthetic)');
     if (demo.finished) await demo.finished;

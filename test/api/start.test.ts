@@ -38,7 +38,7 @@ test('loupe start: demo slide ready, the default model active when it exists, SI
   c.close();
   assert.equal(w.type, 'welcome');
   if (w.type === 'welcome') {
-    if (hasDefault) assert.notEqual(w.models.active, null);
+    if (hasDefault) assert.equal(w.models.active, 'default');
     else {
       assert.equal(w.models.active, null);
       assert.ok(w.notices.some((n) => /no model is active/.test(n)));
