@@ -6,6 +6,7 @@
 // Args: [slides=6] [modelWidth=16].
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCohort } from '../server/cohort/run-cohort.ts';
@@ -41,6 +42,7 @@ interface SlideTiming {
 const r2 = (x: number): number => Math.round(x * 100) / 100;
 
 export async function run(args: string[]): Promise<Record<string, unknown>> {
+  const load0 = r2(loadavg()[0] ?? NaN);
   const n = Number(args[0] ?? 6);
   const width = Number(args[1] ?? 16);
   const dir = tempDir('loupe-cohort-bench-');
@@ -79,6 +81,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const redis = await startRedis();
     try {
       const times: Record<number, number> = {};
+      const slideTimes: Record<number, number> = {};
       for (const count of [1, 2]) {
         const out = join(dir, `out-queue-${count}`);
         const q = await cli(['score', '--cohort', cohort, '--model', model, '--out', out, '--queue', redis.url, '--queue-name', `bench-${count}`, '--no-postprocess', '--json'], env);
@@ -90,6 +93,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         );
         for (const w of t.value) if (w.code !== 0) throw new Error(w.stderr);
         times[count] = t.ms;
+        let slideMs = 0;
+        for (let i = 1; i <= n; i++) slideMs += JSON.parse(await readFile(join(out, `slide-${i}`, 'summary.json'), 'utf8')).runMs;
+        slideTimes[count] = slideMs / n;
       }
       const one = times[1] ?? NaN;
       const two = times[2] ?? NaN;
@@ -99,6 +105,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         slidesPerMinute2Workers: r2((n * 60_000) / two),
         wallMs1Worker: Math.round(one),
         wallMs2Workers: Math.round(two),
+        // If a slide takes about twice as long with 2 workers, the CPU was the limit (shared machine).
+        meanSlideMs1Worker: Math.round(slideTimes[1] ?? NaN),
+        meanSlideMs2Workers: Math.round(slideTimes[2] ?? NaN),
         note: 'wall time includes each worker process start (onnxruntime load) and the queue-empty check (≤0.5 s)',
       };
     } finally {
@@ -106,6 +115,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     }
   }
   return {
+    loadAverage1mAtEnd: r2(loadavg()[0] ?? NaN),
+    loadAverage1mAtStart: load0,
     slides: n,
     slideSize: '1024×1024 OME-Zarr, model downsample 2 (512² map grid)',
     model: `stain detector + ${width}-channel 3×3 conv branch, tile 128, flips none,h`,

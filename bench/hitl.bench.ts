@@ -43,7 +43,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     downsample: 3,
     tile: 128,
     epochs: smoke ? 1 : 4,
-    stepsPerEpoch: smoke ? 4 : 15,
+    stepsPerEpoch: smoke ? 4 : 25,
     batch: 4,
   };
   const loop: LoopSettings = {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_SERVER_CONFIG } from '../server/config/server-config.ts';
@@ -98,6 +99,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const perClient = Number(args[1] ?? 2);
   const regionPx = Number(args[2] ?? 512);
   const dataDir = mkdtempSync(join(tmpdir(), 'loupe-bench-server-'));
+  const loadBefore = loadavg()[0];
   try {
     const root = join(dataDir, 'root');
     mkdirSync(root);
@@ -157,6 +159,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
         singleClientMs: { median: singleMedian, min: singleMs[0], max: singleMs.at(-1) },
         concurrentMs: { p50: quantile(lat, 0.5), p95: quantile(lat, 0.95), max: lat.at(-1), wall: wallMs },
         serverPeakRssMiB: peakMiB,
+        // Other processes on the machine inflate latencies: the 1-minute load average before/after.
+        loadAverage: { before: loadBefore, after: loadavg()[0] },
         setup: { regionPx, downsample: 2, model: 'U-Net levels 3 base 16, tile 256, random weights', tta: false, slide: `${slideW}x${slideH} synthetic kidney (loupe start demo)`, computeConcurrency: slots },
       };
     } finally {

@@ -119,7 +119,7 @@ function builderUri(b: unknown): string | undefined {
     const list = o[key];
     if (Array.isArray(list)) {
       for (const item of list) {
-        const u = builderUri(item) ?? builderUri((item as Record<string, unknown> | null)?.builder);
+        const u = builderUri(item);
         if (u) return u;
       }
     }

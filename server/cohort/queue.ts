@@ -82,13 +82,34 @@ async function connect(url: string): Promise<{ connection: RedisTarget & { maxRe
   return { connection: { ...parseRedisUrl(url), maxRetriesPerRequest: null } };
 }
 
+/**
+ * One quick PING with no reconnection, so a wrong URL or a stopped server is a coded error in
+ * seconds. (BullMQ's own connections retry forever, which is what a running worker wants.)
+ */
+export async function probeRedis(url: string, timeoutMs = 5000): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const client = new Redis({ ...parseRedisUrl(url), lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  let cause: unknown;
+  client.on('error', (err: unknown) => (cause ??= err));
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (err) {
+    const why = cause ?? err;
+    throw new AppError('E_QUEUE_UNREACHABLE', `cannot reach Redis at ${url} (is redis-server running there?): ${why instanceof Error ? why.message : String(why)}`, { cause: why });
+  } finally {
+    client.disconnect();
+  }
+}
+
 async function withQueue<T>(url: string, name: string, fn: (q: import('bullmq').Queue) => Promise<T>): Promise<T> {
+  await probeRedis(url);
   const { Queue } = await import('bullmq');
   const queue = new Queue(name, await connect(url));
+  // Connection errors after the probe: ioredis reconnects; the caller's next command fails or waits.
+  queue.on('error', () => {});
   try {
-    await queue.waitUntilReady().catch((err: unknown) => {
-      throw new AppError('E_QUEUE_UNREACHABLE', `cannot reach Redis at ${url} (is redis-server running?)`, { cause: err });
-    });
+    await queue.waitUntilReady();
     return await fn(queue);
   } finally {
     await queue.close();
@@ -242,6 +263,7 @@ export interface WorkerSummary {
 
 /** Runs a BullMQ worker until `signal` aborts (or the queue is empty with exitWhenDone). */
 export async function runScoreWorker(options: WorkerOptions): Promise<WorkerSummary> {
+  await probeRedis(options.url);
   const { Worker } = await import('bullmq');
   const pkg = await loadModelPackage(options.modelDir);
   const model = await loadCohortModel(pkg, options.threads);
@@ -305,6 +327,8 @@ export async function runScoreWorker(options: WorkerOptions): Promise<WorkerSumm
       stalledInterval: Math.max(500, Math.floor(lockMs / 2)),
       // A slide whose workers died this many times fails for good (with E_JOB_STALLED in the summary).
       maxStalledCount: 3,
+      // Seconds an idle worker blocks waiting for a job; short when it should notice the end soon.
+      drainDelay: options.exitWhenDone ? 1 : 5,
       autorun: false,
     },
   );
@@ -327,6 +351,7 @@ export async function runScoreWorker(options: WorkerOptions): Promise<WorkerSumm
   let timer: NodeJS.Timeout | undefined;
   const { Queue } = await import('bullmq');
   const watch = options.exitWhenDone ? new Queue(name, await connect(options.url)) : undefined;
+  watch?.on('error', () => {});
   const stopped = new Promise<void>((resolveStop) => {
     options.signal?.addEventListener('abort', () => resolveStop(), { once: true });
     if (!watch) return;

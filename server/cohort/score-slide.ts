@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AppError, isAppError, toAppError } from '../contracts/errors.ts';
+import { AppError, isAppError, toAppError, type ErrorCode } from '../contracts/errors.ts';
 import type { QuPathObject } from '../contracts/geojson.ts';
 import type { SlideReader } from '../contracts/slide.ts';
 import type { LoadedModelPackage } from '../models/model-package.ts';
@@ -71,6 +71,14 @@ export function settingsKey(settings: ScoreSettings): string {
 
 export function workerName(): string {
   return `${hostname()}:${process.pid}`;
+}
+
+function isErrorCode(s: string): s is ErrorCode {
+  return /^E_[A-Z0-9_]+$/.test(s);
+}
+
+function errorCode(s: string): ErrorCode {
+  return isErrorCode(s) ? s : 'E_SLIDE_READ';
 }
 
 /** Errors that belong to the slide (retrying will not help): recorded as a failed row. */
@@ -219,7 +227,7 @@ export async function recordFailure(entry: CohortEntry, outDir: string, model: M
  */
 export async function scoreSlide(entry: CohortEntry, outDir: string, model: CohortModel, options: ScoreSlideOptions): Promise<SlideRecord> {
   const t0 = performance.now();
-  if (entry.problem) return recordFailure(entry, outDir, model.ref, options.settingsKey, new AppError(entry.problem.code as `E_${string}`, entry.problem.message));
+  if (entry.problem) return recordFailure(entry, outDir, model.ref, options.settingsKey, new AppError(errorCode(entry.problem.code), entry.problem.message));
   const tmp = partialDir(outDir, entry.slideId);
   let slide: SlideReader | undefined;
   try {

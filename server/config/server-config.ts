@@ -11,8 +11,11 @@ export interface RetrainConfig {
   /**
    * Outside reviewed regions, a predicted object becomes a pseudo-label only when its mean energy is
    * at least this (high energy = confident); pixels of lower-energy objects are ignored by the loss.
+   * null: use `pseudoLabelQuantile` instead (energy scales differ between models).
    */
-  pseudoLabelMinEnergy: number;
+  pseudoLabelMinEnergy: number | null;
+  /** With no absolute threshold: the energy quantile of the slide's predicted objects to reach (0.5 = median). */
+  pseudoLabelQuantile: number;
   /** Share of reviewed regions held back for validation (deterministic by region id). */
   validationShare: number;
   /** A new version is promoted when its validation Dice ≥ parent's − this tolerance. */
@@ -68,7 +71,7 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   limits: DEFAULT_LIMITS,
   maxConnections: 200,
   computeConcurrency: 2,
-  retrain: { pseudoLabelMinEnergy: 4, validationShare: 0.2, promotionTolerance: 0, full: { epochs: 3, maxStepsPerEpoch: 40, batchSize: 4, engine: 'ort' } },
+  retrain: { pseudoLabelMinEnergy: null, pseudoLabelQuantile: 0.5, validationShare: 0.2, promotionTolerance: 0, full: { epochs: 3, maxStepsPerEpoch: 40, batchSize: 4, engine: 'ort' } },
 };
 
 export interface ServerConfigInput {

@@ -12,13 +12,15 @@ import type { LoadedModelPackage } from '../models/model-package.ts';
 import type { ModelSession } from '../models/model-session.ts';
 import { predictSlide } from '../inference/predict-slide.ts';
 import { openMapStore } from '../inference/map-store.ts';
-import { extractObjects } from '../inference/extract-objects.ts';
+import { extractObjects, type PostprocessOptions } from '../inference/extract-objects.ts';
 import { vectoriseMask } from '../objects/index.ts';
 import type { ScoredObject } from './score-objects.ts';
 
 export interface PredictObjectsOptions {
   /** Foreground probability threshold (default: the package's). */
   threshold?: number;
+  /** Post-processing overrides (e.g. minAreaPx0 scaled for a slide that is not 0.5 µm/px). */
+  postprocess?: Partial<PostprocessOptions>;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }
@@ -33,7 +35,7 @@ export async function predictObjects(reader: SlideReader, pkg: LoadedModelPackag
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
     const src = await openMapStore(mapsPath);
-    const raster = await extractObjects(src, { threshold: options.threshold ?? pkg.manifest.inference.threshold });
+    const raster = await extractObjects(src, { ...options.postprocess, threshold: options.threshold ?? pkg.manifest.inference.threshold });
     const d = src.downsample;
     const out: ScoredObject[] = [];
     for (const o of raster) {

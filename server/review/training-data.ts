@@ -2,8 +2,9 @@
 // records in, label geometry out (training/ rasterises it).
 // - Inside reviewed regions the truth is the accepted + edited + added objects; every other pixel
 //   there is background (a rejected prediction is background, not "unknown").
-// - Outside reviewed regions, predicted objects the model was sure of (mean energy ≥ a threshold)
-//   are pseudo-labels; the pixels of uncertain ones are ignored by the loss, not called background.
+// - Outside reviewed regions, predicted objects the model was sure of (mean energy ≥ a threshold:
+//   absolute, or by default the slide's median object energy, since energy scales differ between
+//   models) are pseudo-labels; the pixels of uncertain ones are ignored by the loss, not background.
 // - A deterministic share of reviewed regions (by region id) is held back for validation, so a new
 //   version is promoted only if it does not score worse there than its parent.
 import { createHash } from 'node:crypto';
@@ -30,8 +31,19 @@ export interface ReviewRegion {
 }
 
 export interface RetrainRules {
-  pseudoLabelMinEnergy: number;
+  /** Absolute energy a pseudo-label needs; null: the `pseudoLabelQuantile` of the slide's objects. */
+  pseudoLabelMinEnergy: number | null;
+  pseudoLabelQuantile?: number;
   validationShare: number;
+}
+
+/** The energy a prediction needs to be a pseudo-label on this slide. */
+export function pseudoLabelThreshold(energies: readonly number[], rules: RetrainRules): number {
+  if (rules.pseudoLabelMinEnergy !== null) return rules.pseudoLabelMinEnergy;
+  const sorted = energies.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return Infinity;
+  const q = Math.min(1, Math.max(0, rules.pseudoLabelQuantile ?? 0.5));
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Infinity;
 }
 
 export interface SlideLabels {
@@ -92,11 +104,12 @@ export function buildSlideLabels(regions: ReviewRegion[], corrections: ReviewCor
   const allRegions = regions.map((r) => r.geometry);
   const pseudoLabels: AreaGeometry[] = [];
   const ignore: AreaGeometry[] = [];
+  const minEnergy = pseudoLabelThreshold(predictions.map((p) => p.energy), rules);
   for (const p of predictions) {
     if (corrected.has(p.id)) continue;
     const c = centroidOf(p.geometry);
     if (allRegions.some((g) => containsPoint(g, c))) continue; // inside review: background unless corrected
-    if (p.energy >= rules.pseudoLabelMinEnergy) {
+    if (p.energy >= minEnergy) {
       pseudoLabels.push(p.geometry);
       counts.pseudo++;
     } else {

@@ -6,6 +6,7 @@ import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { registry } from 'zarrita';
 import { AppError } from '../contracts/errors.ts';
+import { bloscLz4Encode } from './blosc-lz4.ts';
 import type { V2Compressor } from './ngff-metadata.ts';
 
 const gzipAsync = promisify(gzip);
@@ -55,6 +56,10 @@ export async function createChunkEncoder(compressor: V2Compressor | null, chunkS
     // node:zlib runs in the libuv thread pool, so several chunks compress in parallel.
     const level = compressor.level;
     return async (raw) => new Uint8Array(await gzipAsync(raw, { level }));
+  }
+  if (compressor.id === 'blosc' && compressor.cname === 'lz4' && compressor.shuffle === 0) {
+    // Same frames numcodecs writes, several times faster (see blosc-lz4.ts).
+    return async (raw) => bloscLz4Encode(raw);
   }
   const { id, ...configuration } = compressor;
   const load = registry.get(id);

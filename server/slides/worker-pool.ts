@@ -11,6 +11,8 @@ import type { WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 export interface WorkerPool {
   readonly size: number;
+  /** True once a worker crashed or the pool was closed; such a pool only rejects. */
+  readonly broken: boolean;
   run(request: WorkerRequest, transfer?: readonly Transferable[]): Promise<WorkerReply>;
   close(): Promise<void>;
 }
@@ -68,6 +70,9 @@ export function createWorkerPool(size: number = defaultWorkerCount()): WorkerPoo
 
   return {
     size: n,
+    get broken() {
+      return closed || broken !== undefined;
+    },
     run(request, transfer = []) {
       if (closed) return Promise.reject(new AppError('E_WORKER_FAILED', 'the slide worker pool is closed'));
       if (broken) return Promise.reject(broken);
@@ -101,7 +106,9 @@ let shared: WorkerPool | null | undefined;
  * when LOUPE_SLIDE_WORKERS=0 asks for everything on the calling thread.
  */
 export function sharedWorkerPool(): WorkerPool | null {
-  if (shared === undefined) {
+  // A crashed pool is replaced, so one bad worker does not break a long-running server for good.
+  if (shared === undefined || shared?.broken) {
+    if (shared) void shared.close();
     const n = defaultWorkerCount();
     shared = n === 0 ? null : createWorkerPool(n);
   }

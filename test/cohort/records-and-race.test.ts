@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { loadModelPackage } from '../../server/models/model-package.ts';
 import { releaseModelSessions } from '../../server/models/model-session.ts';
 import { loadCohortModel, prepareCohort } from '../../server/cohort/run-cohort.ts';
+import { parseFailedReason, parseRedisUrl, probeRedis } from '../../server/cohort/queue.ts';
 import { scoreSlide, settingsKey } from '../../server/cohort/score-slide.ts';
 import { rankForReview, histogram } from '../../server/cohort/report-html.ts';
 import { csvField, reviewCount, reviewThreshold, type CohortRow } from '../../server/cohort/summary-table.ts';
@@ -82,4 +83,13 @@ test('review threshold, counts and ranking: cohort quartile by default, NaN ener
   assert.equal(csvField(null), '');
   assert.equal(csvField(NaN), '');
   assert.equal(csvField(1 / 3), '0.333333');
+});
+
+test('queue addresses and failure reasons: a bad URL is a usage error, a dead Redis a coded error (no endless reconnecting)', async () => {
+  assert.deepEqual(parseRedisUrl('redis://u:p%40ss@10.0.0.5:6380/2'), { host: '10.0.0.5', port: 6380, db: 2, username: 'u', password: 'p@ss' });
+  assert.throws(() => parseRedisUrl('http://x:1'), (e: Error & { code?: string }) => e.code === 'E_ARG_INVALID');
+  await assert.rejects(probeRedis('redis://127.0.0.1:1', 2000), (e: Error & { code?: string }) => e.code === 'E_QUEUE_UNREACHABLE' && /ECONNREFUSED/.test(e.message));
+  assert.deepEqual(parseFailedReason('E_MODEL_RUN: onnxruntime failed'), { code: 'E_MODEL_RUN', message: 'onnxruntime failed' });
+  assert.equal(parseFailedReason('job stalled more than allowable limit').code, 'E_JOB_STALLED');
+  assert.equal(parseFailedReason(undefined).code, 'E_JOB_FAILED');
 });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PolygonGeometry } from '../../server/contracts/geojson.ts';
-import { buildSlideLabels, shouldPromote, splitRegions, unitHash } from '../../server/review/training-data.ts';
+import { buildSlideLabels, pseudoLabelThreshold, shouldPromote, splitRegions, unitHash } from '../../server/review/training-data.ts';
 import { bboxOf, centroidOf, containsPoint } from '../../server/review/area-geometry.ts';
 
 const square = (x: number, y: number, s: number): PolygonGeometry => ({ type: 'Polygon', coordinates: [[[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]] });
@@ -98,4 +98,14 @@ test('corrections inside held-back regions are validation truth, not training da
   assert.equal(l.validationTruth.length, 1);
   assert.notDeepEqual(l.truth[0], l.validationTruth[0]);
   assert.deepEqual(l.focus, l.truth);
+});
+
+test('the pseudo-label threshold: absolute when configured, else a quantile of the slide\'s object energies', () => {
+  assert.equal(pseudoLabelThreshold([1, 2, 3], { pseudoLabelMinEnergy: 7, validationShare: 0 }), 7);
+  assert.equal(pseudoLabelThreshold([0.3, -0.1, 0.1, 0.2], { pseudoLabelMinEnergy: null, pseudoLabelQuantile: 0.5, validationShare: 0 }), 0.2);
+  assert.equal(pseudoLabelThreshold([], { pseudoLabelMinEnergy: null, validationShare: 0 }), Infinity);
+  const predictions = [-0.2, -0.1, 0.1, 0.2].map((e, i) => ({ id: `p${i}`, geometry: square(1000 + i * 50, 0, 10), energy: e }));
+  const l = buildSlideLabels([], [], predictions, { pseudoLabelMinEnergy: null, pseudoLabelQuantile: 0.5, validationShare: 0 });
+  assert.equal(l.pseudoLabels.length, 2);
+  assert.equal(l.ignore.length, 2);
 });
