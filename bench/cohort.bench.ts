@@ -5,7 +5,7 @@
 // Synthetic 1024² OME-Zarr slides (fixtures/), a tiny model (test/cohort/helpers.ts).
 // Args: [slides=6] [modelWidth=16].
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,6 +114,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       await redis.stop();
     }
   }
+  await rm(dir, { recursive: true, force: true });
   return {
     loadAverage1mAtEnd: r2(loadavg()[0] ?? NaN),
     loadAverage1mAtStart: load0,

@@ -2,11 +2,11 @@
 // 1 failed with its code, summary/submission/report complete and consistent with each GeoJSON;
 // kill -9 in the middle and --resume (finished slides untouched, same result); and two BullMQ workers
 // on a loopback redis-server, one killed mid-slide (its slide finished by the other, every slide once).
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rleDecode } from '../../server/objects/index.ts';
@@ -35,6 +35,10 @@ before(async () => {
   if (broken) await symlink(broken, join(cohort, 'histolab-broken.svs'));
   model = await writeTestModel(join(root, 'model'));
   env = { LOUPE_SLIDE_CACHE: join(root, 'slide-cache') };
+});
+
+after(async () => {
+  if (root) await rm(root, { recursive: true, force: true });
 });
 
 interface Feature {

@@ -3,7 +3,7 @@
 // threshold, ranking and CSV quoting behave on edge cases (no objects, NaN energies, commas).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadModelPackage } from '../../server/models/model-package.ts';
 import { releaseModelSessions } from '../../server/models/model-session.ts';
@@ -33,6 +33,7 @@ test('two scorers racing on one slide publish exactly one result folder, and bot
     assert.deepEqual(await readdir(join(out, '.partial')), [], 'the loser’s folder is gone');
   } finally {
     await releaseModelSessions();
+    await rm(dir, { recursive: true, force: true });
   }
 });
 
@@ -48,6 +49,7 @@ test('a resume with another model is refused; a fresh run into a used OUT needs 
   await assert.rejects(prepareCohort({ input: cohort, outDir: out, modelDir: m2, resume: true }), (e: Error & { code?: string }) => e.code === 'E_COHORT_MODEL_CHANGED');
   const again = await prepareCohort({ input: cohort, outDir: out, modelDir: m1, resume: true });
   assert.equal(again.manifest.entries.length, 1);
+  await rm(dir, { recursive: true, force: true });
 });
 
 function okRecord(id: string, energies: number[]): SlideRecordOk {
