@@ -57,7 +57,7 @@ async function loadTile(id: string): Promise<Tile> {
   return { id, path: join(DATA, 'images', `${id}.png`), truth };
 }
 
-async function score(dir: string, tiles: readonly Tile[]): Promise<{ pooled: ReturnType<typeof poolSlides>; perTile: (Pick<SlideScore, 'truth' | 'predicted' | 'tp' | 'fp' | 'fn' | 'f1' | 'dice'> & { id: string })[]; selectivity: ReturnType<typeof selectivity> }> {
+async function score(dir: string, tiles: readonly Tile[]): Promise<{ pooled: ReturnType<typeof poolSlides>; perTile: (Pick<SlideScore, 'truth' | 'predicted' | 'tp' | 'fp' | 'fn' | 'f1' | 'dice' | 'pixels'> & { id: string })[]; selectivity: ReturnType<typeof selectivity> }> {
   const pkg = await loadModelPackage(dir);
   const session = await getModelSession(pkg);
   const scores: SlideScore[] = [];
@@ -72,7 +72,7 @@ async function score(dir: string, tiles: readonly Tile[]): Promise<{ pooled: Ret
   }
   return {
     pooled: poolSlides(scores),
-    perTile: scores.map((s, i) => ({ id: tiles[i]?.id ?? '', truth: s.truth, predicted: s.predicted, tp: s.tp, fp: s.fp, fn: s.fn, f1: s.f1, dice: s.dice })),
+    perTile: scores.map((s, i) => ({ id: tiles[i]?.id ?? '', truth: s.truth, predicted: s.predicted, tp: s.tp, fp: s.fp, fn: s.fn, f1: s.f1, dice: s.dice, pixels: s.pixels })),
     selectivity: selectivity(scores.flatMap((s) => s.objects)),
   };
 }

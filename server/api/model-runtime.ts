@@ -1,11 +1,10 @@
 // A loaded model version as the server uses it (compute.ts `ModelRuntime`): inference/ predicts maps
 // for a region, inline pixels or the whole slide, inference/extract-objects turns maps into objects,
-// objects/ turns them into QuPath polygons, and each becomes a wire feature with a stable UUID (same
+// objects/prediction-objects turns them into QuPath polygons, and each becomes a wire feature with a stable UUID (same
 // slide, model and outline → same id, so a correction can name it) and `measurements.energy`.
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { QuPathObject } from '../contracts/geojson.ts';
 import type { RegionPx, SlideReader } from '../contracts/slide.ts';
 import type { WireFeature } from '../contracts/protocol.ts';
 import type { Flip } from '../contracts/model-package.ts';
@@ -16,46 +15,16 @@ import { predictPixels, predictRegion } from '../inference/predict-region.ts';
 import { predictSlide } from '../inference/predict-slide.ts';
 import { memoryMapSource, openMapStore, type MapSource } from '../inference/map-store.ts';
 import { extractObjects, type RasterObject } from '../inference/extract-objects.ts';
-import { vectoriseMask } from '../objects/vectorise.ts';
 import { toQuPathFeatureCollection } from '../objects/geojson-write.ts';
-import { stableUuid } from '../objects/ids-and-colors.ts';
+import { foregroundClassName, rasterObjectsToQuPath } from '../objects/prediction-objects.ts';
 import type { ModelRuntime, PredictedObject, PredictRegionOptions, RegionPrediction, RegionSource, RunContext } from './compute.ts';
-
-/** Numbers every predicted object carries (also mirrored as `loupe.<name>` metadata strings). */
-function measurementsOf(o: RasterObject): Record<string, number> {
-  const s = o.stats;
-  const m: Record<string, number> = { energy: s.meanEnergy, areaPx: s.areaPx, meanProbability: s.meanProbability, maxProbability: s.maxProbability, ttaStd: s.meanTtaStd };
-  if (s.areaUm2 !== null) m.areaUm2 = s.areaUm2;
-  for (const k of Object.keys(m)) if (!Number.isFinite(m[k])) delete m[k];
-  return m;
-}
 
 /** Objects of a map source → wire features (dropping any the QuPath writer cannot make safe). */
 export function objectsToFeatures(objects: RasterObject[], src: MapSource, ctx: { sourceKey: string; version: string; className: string }): PredictedObject[] {
-  const d = src.downsample;
-  const qp: QuPathObject[] = [];
-  const energies: number[] = [];
-  for (const o of objects) {
-    const vec = vectoriseMask(o.mask, o.box.width, o.box.height, { originX: src.origin0.x + o.box.x * d, originY: src.origin0.y + o.box.y * d, downsample: d, connectivity: 4 });
-    const geometry = vec.objects.sort((a, b) => b.areaPx - a.areaPx)[0]?.geometry;
-    if (!geometry) continue;
-    const b = o.stats.bbox;
-    qp.push({
-      id: stableUuid(`${ctx.sourceKey}|${ctx.version}|${b.x},${b.y},${b.width},${b.height}`),
-      idGenerated: false,
-      kind: 'annotation',
-      className: ctx.className,
-      classColor: null,
-      geometry,
-      measurements: measurementsOf(o),
-      metadata: { 'loupe.source': 'prediction', 'loupe.model': ctx.version },
-      locked: false,
-      name: null,
-      color: null,
-    });
-    // Unknown energy (never predicted) sorts last among candidates.
-    energies.push(Number.isFinite(o.stats.meanEnergy) ? o.stats.meanEnergy : Number.MAX_VALUE);
-  }
+  const predicted = rasterObjectsToQuPath(objects, src, { idPrefix: `${ctx.sourceKey}|${ctx.version}`, model: ctx.version, className: ctx.className, vocabulary: 'wire' }).objects;
+  const qp = predicted.map((p) => p.qupath);
+  // Unknown energy (never predicted) sorts last among candidates.
+  const energies = predicted.map((p) => (Number.isFinite(p.raster.stats.meanEnergy) ? p.raster.stats.meanEnergy : Number.MAX_VALUE));
   const written = toQuPathFeatureCollection(qp).featureCollection.features;
   const energyById = new Map(qp.map((o, i) => [o.id, energies[i] ?? Number.MAX_VALUE]));
   const out: PredictedObject[] = [];
@@ -84,7 +53,7 @@ export async function loadModelRuntime(version: string, dir: string, options: { 
   const pkg = await loadModelPackage(dir);
   const session: ModelSession = await getModelSession(pkg, { device: options.device, ...(options.threads ? { threads: options.threads } : {}) });
   const m = pkg.manifest;
-  const className = m.classes[m.output.channels === 1 ? 1 : m.output.foregroundChannel] ?? 'Glomerulus';
+  const className = foregroundClassName(m, 'Glomerulus');
   const members = [{ session, downsample: m.input.downsample }];
   const flipsFor = (o: PredictRegionOptions): Flip[] | undefined => (o.tta === false ? ['none'] : undefined);
   const post = (o: PredictRegionOptions) => ({ threshold: o.threshold ?? m.inference.threshold, ...(o.minAreaPx !== undefined ? { minAreaPx0: o.minAreaPx } : {}) });

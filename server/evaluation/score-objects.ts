@@ -51,6 +51,8 @@ export interface SlideScore {
   /** Pixel Dice of the predicted and true union masks (at `diceDownsample`). */
   dice: number;
   diceDownsample: number;
+  /** Pixel counts behind `dice` (at `diceDownsample`), so slides can be pooled. */
+  pixels: { intersection: number; predicted: number; truth: number };
   /** Counts and scores at each IoU threshold (0.50:0.05:0.95 by default). */
   thresholds: ThresholdCounts[];
   objects: ObjectResult[];
@@ -121,12 +123,20 @@ export function scoreSlide(pred: readonly ScoredObject[], truth: readonly AreaGe
   });
   const maxPx = options.maxDicePixels ?? 16_000_000;
   const diceDownsample = Math.max(1, Math.ceil(Math.sqrt((extent.width * extent.height) / maxPx)));
-  const dice = pixelDice(rasterisePolygons(pred.map((p) => p.geometry), extent, diceDownsample), rasterisePolygons(truth, extent, diceDownsample));
-  return { truth: truth.length, predicted: pred.length, tp: m.tp, fp: m.fp, fn: m.fn, precision: m.precision, recall: m.recall, f1: m.f1, dice, diceDownsample, thresholds, objects };
+  const pm = rasterisePolygons(pred.map((p) => p.geometry), extent, diceDownsample);
+  const tm = rasterisePolygons(truth, extent, diceDownsample);
+  const pixels = { intersection: 0, predicted: 0, truth: 0 };
+  for (let i = 0; i < pm.length; i++) {
+    if (pm[i]) pixels.predicted++;
+    if (tm[i]) pixels.truth++;
+    if (pm[i] && tm[i]) pixels.intersection++;
+  }
+  const dice = pixelDice(pm, tm);
+  return { truth: truth.length, predicted: pred.length, tp: m.tp, fp: m.fp, fn: m.fn, precision: m.precision, recall: m.recall, f1: m.f1, dice, diceDownsample, pixels, thresholds, objects };
 }
 
-/** Pools slides: sums counts at every threshold; Dice is the mean of the per-slide Dice (as Kaggle). */
-export function poolSlides(slides: readonly SlideScore[]): Omit<SlideScore, 'objects' | 'diceDownsample'> & { meanSlideF1: number } {
+/** Pools slides: sums counts at every threshold; `dice` is the mean of the per-slide Dice (as Kaggle), `pooledDice` the Dice of all pixels. */
+export function poolSlides(slides: readonly SlideScore[]): Omit<SlideScore, 'objects' | 'diceDownsample' | 'pixels'> & { meanSlideF1: number; pooledDice: number } {
   const sum = (f: (s: SlideScore) => number): number => slides.reduce((a, s) => a + f(s), 0);
   const c = { tp: sum((s) => s.tp), fp: sum((s) => s.fp), fn: sum((s) => s.fn) };
   const first = slides[0];
@@ -141,6 +151,11 @@ export function poolSlides(slides: readonly SlideScore[]): Omit<SlideScore, 'obj
     ...scores(c),
     dice: slides.length === 0 ? 0 : sum((s) => s.dice) / slides.length,
     meanSlideF1: slides.length === 0 ? 0 : sum((s) => s.f1) / slides.length,
+    // Dice of all slides' pixels together (not dominated by slides with nothing on them).
+    pooledDice: (() => {
+      const i = sum((s) => s.pixels.intersection), p = sum((s) => s.pixels.predicted), t = sum((s) => s.pixels.truth);
+      return p + t === 0 ? 1 : (2 * i) / (p + t);
+    })(),
     thresholds,
   };
 }

@@ -2,13 +2,17 @@
 // `probability`, `energy` (negative energy, NaN where no tile ran) and `tta-std` — float32, y/x,
 // on the prediction grid (scale = the downsample, in level-0 pixels). Written block by block by
 // whole-slide prediction into a temporary sibling directory that is renamed when complete, so a
-// crashed run never leaves a store that looks finished. See docs/inference.md.
+// crashed run never leaves a store that looks finished. Reading goes through a bounded cache of
+// decoded chunks: object extraction reads a small crop around every component, several times for the
+// local-Otsu step, and decoding whole 512² zstd chunks of three maps for each of those reads made it
+// cost minutes per slide. See docs/inference.md.
 import { rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as zarr from 'zarrita';
 import FileSystemStore from '@zarrita/storage/fs';
 import { AppError } from '../contracts/errors.ts';
+import { createChunkCache, type ChunkCache } from '../slides/chunk-cache.ts';
 import { createMaps, type PredictionMaps } from './maps.ts';
 import type { GridRect } from './pixel-source.ts';
 
@@ -163,23 +167,83 @@ function parseMeta(v: unknown): MapStoreMeta {
   };
 }
 
-export async function openMapStore(path: string): Promise<MapSource & { meta: MapStoreMeta }> {
+/** Default budget of decoded map chunks per open store (3 maps × 512² float32 = 3 MiB a chunk position). */
+export const MAP_CACHE_BYTES = 96 * 2 ** 20;
+
+export interface OpenMapStoreOptions {
+  /** Decoded-chunk cache budget in bytes (default MAP_CACHE_BYTES); 0 decodes on every read. */
+  cacheBytes?: number;
+}
+
+type StoredArray = zarr.Array<zarr.DataType, FileSystemStore>;
+
+/** One decoded chunk as float32 (full chunk shape, row-major; edge chunks are padded). */
+async function decodeChunk(name: MapName, arr: StoredArray, cy: number, cx: number): Promise<Float32Array> {
+  const chunk = await arr.getChunk([cy, cx]);
+  if (!(chunk.data instanceof Float32Array)) throw new AppError('E_MAPS_INVALID', `${name} is not float32`);
+  return chunk.data;
+}
+
+/** Reads `rect` of one map by copying rows out of the (cached) chunks it overlaps. */
+async function readMap(name: MapName, arr: StoredArray, cache: ChunkCache | null, rect: GridRect): Promise<Float32Array> {
+  const [ch, cw] = arr.chunks as [number, number];
+  const out = new Float32Array(rect.width * rect.height);
+  const cx0 = Math.floor(rect.x / cw);
+  const cx1 = Math.floor((rect.x + rect.width - 1) / cw);
+  const cy0 = Math.floor(rect.y / ch);
+  const cy1 = Math.floor((rect.y + rect.height - 1) / ch);
+  for (let cy = cy0; cy <= cy1; cy++) {
+    for (let cx = cx0; cx <= cx1; cx++) {
+      let data: Float32Array;
+      if (cache) {
+        // The cache holds bytes; a decoded chunk is a fresh, aligned Float32Array, so its bytes view back losslessly.
+        const bytes = await cache.get(`${name}/${cy}/${cx}`, async () => {
+          const f = await decodeChunk(name, arr, cy, cx);
+          return new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+        });
+        data = bytes.byteOffset % 4 === 0 ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) : new Float32Array(bytes.slice().buffer);
+      } else {
+        data = await decodeChunk(name, arr, cy, cx);
+      }
+      const ox = cx * cw;
+      const oy = cy * ch;
+      const x0 = Math.max(rect.x, ox);
+      const x1 = Math.min(rect.x + rect.width, ox + cw);
+      const y0 = Math.max(rect.y, oy);
+      const y1 = Math.min(rect.y + rect.height, oy + ch);
+      for (let y = y0; y < y1; y++) {
+        const s = (y - oy) * cw + (x0 - ox);
+        out.set(data.subarray(s, s + x1 - x0), (y - rect.y) * rect.width + (x0 - rect.x));
+      }
+    }
+  }
+  return out;
+}
+
+export async function openMapStore(path: string, options: OpenMapStoreOptions = {}): Promise<MapSource & { meta: MapStoreMeta }> {
   const store = new FileSystemStore(resolve(path));
   let meta: MapStoreMeta;
-  const arrays = new Map<MapName, zarr.Array<zarr.DataType, FileSystemStore>>();
+  const arrays = new Map<MapName, StoredArray>();
   try {
     const root = await zarr.open.v3(zarr.root(store), { kind: 'group' });
     meta = parseMeta(root.attrs.loupe);
-    for (const name of MAP_NAMES) arrays.set(name, await zarr.open.v3(root.resolve(`${name}/0`), { kind: 'array' }));
+    for (const name of MAP_NAMES) {
+      const arr = await zarr.open.v3(root.resolve(`${name}/0`), { kind: 'array' });
+      if (arr.shape.length !== 2 || arr.shape[0] !== meta.height || arr.shape[1] !== meta.width || arr.chunks.length !== 2) throw new Error(`${name} is not a ${meta.height}×${meta.width} 2-D array`);
+      arrays.set(name, arr);
+    }
   } catch (err) {
     throw new AppError('E_MAPS_INVALID', `${path} is not a loupe prediction-maps store`, { cause: err });
   }
-  const get = async (name: MapName, rect: GridRect): Promise<Float32Array> => {
+  const budget = options.cacheBytes ?? MAP_CACHE_BYTES;
+  const cache = budget > 0 ? createChunkCache(budget) : null;
+  const get = (name: MapName, rect: GridRect): Promise<Float32Array> => {
     const arr = arrays.get(name);
     if (!arr) throw new AppError('E_MAPS_INVALID', `missing ${name}`);
-    const chunk = await zarr.get(arr, [zarr.slice(rect.y, rect.y + rect.height), zarr.slice(rect.x, rect.x + rect.width)]);
-    if (!(chunk.data instanceof Float32Array)) throw new AppError('E_MAPS_INVALID', `${name} is not float32`);
-    return chunk.data;
+    if (rect.x < 0 || rect.y < 0 || rect.width <= 0 || rect.height <= 0 || rect.x + rect.width > meta.width || rect.y + rect.height > meta.height) {
+      throw new AppError('E_INTERNAL', `map rectangle ${rect.x},${rect.y} ${rect.width}×${rect.height} is outside the ${meta.width}×${meta.height} grid`);
+    }
+    return readMap(name, arr, cache, rect);
   };
   return {
     meta,

@@ -56,3 +56,22 @@ export function parseOmeXml(xml: string): OmeMeta {
     samplesPerPixel: positive(attr('SamplesPerPixel', channel)),
   };
 }
+
+/**
+ * µm per pixel from the TIFF resolution tags (XResolution as a rational, ResolutionUnit 2 = inch,
+ * 3 = cm). Only values a microscope could produce (0.05–50 µm/px) count: a 72-dpi default written by
+ * an image editor is not a slide resolution, so it gives null rather than 352 µm/px.
+ */
+export function mppFromResolutionTags(xResolution: unknown, resolutionUnit: unknown): number | null {
+  let pixelsPerUnit: number | null = null;
+  if (typeof xResolution === 'number') pixelsPerUnit = xResolution;
+  else if (ArrayBuffer.isView(xResolution) || Array.isArray(xResolution)) {
+    const parts = Array.from(xResolution as ArrayLike<number>);
+    if (parts.length === 2 && parts[1] !== 0) pixelsPerUnit = (parts[0] ?? 0) / (parts[1] ?? 1);
+  }
+  if (pixelsPerUnit === null || !Number.isFinite(pixelsPerUnit) || pixelsPerUnit <= 0) return null;
+  const micronsPerUnit = resolutionUnit === 3 ? 1e4 : resolutionUnit === 2 ? 25_400 : null;
+  if (micronsPerUnit === null) return null;
+  const mpp = micronsPerUnit / pixelsPerUnit;
+  return mpp >= 0.05 && mpp <= 50 ? mpp : null;
+}

@@ -13,7 +13,7 @@ import { sharedChunkCache, createChunkCache, type ChunkCache } from './chunk-cac
 import { decodeJ2k, type DecodedTile } from './j2k-decoder.ts';
 import { createLevelledReader, type LevelSource } from './levelled-reader.ts';
 import { createSharpLevel } from './sharp-level.ts';
-import { isAperioDescription, isOmeXml, parseAperioDescription, parseOmeXml } from './slide-metadata.ts';
+import { isAperioDescription, isOmeXml, mppFromResolutionTags, parseAperioDescription, parseOmeXml } from './slide-metadata.ts';
 import { createTiledLevel } from './tiled-level.ts';
 import { nextRequestId, replyError, sharedWorkerPool } from './worker-pool.ts';
 
@@ -46,6 +46,8 @@ interface PageInfo {
   subfileType: number;
   description: string | undefined;
   hasSubIfds: boolean;
+  /** µm/px from XResolution + ResolutionUnit, null when absent or implausible. */
+  resolutionMpp: number | null;
 }
 
 export interface OpenFileOptions {
@@ -82,6 +84,7 @@ async function pageInfo(image: GeoTIFFImage, index: number): Promise<PageInfo> {
     subfileType: num(fd.getValue('NewSubfileType'), 0),
     description: typeof desc === 'string' ? desc : undefined,
     hasSubIfds: fd.hasTag('SubIFDs'),
+    resolutionMpp: fd.hasTag('XResolution') ? mppFromResolutionTags(await fd.loadValue('XResolution'), fd.hasTag('ResolutionUnit') ? await fd.loadValue('ResolutionUnit') : 2) : null,
   };
 }
 
@@ -149,6 +152,9 @@ export async function openTiffSlide(path: string, options: OpenFileOptions = {})
       throw new AppError('E_SLIDE_UNSUPPORTED', `${path} is a ${ome.sizeC}-channel OME-TIFF with one grey plane per channel (fluorescence/multiplex); only brightfield RGB slides are supported`, { details: { sizeC: ome.sizeC } });
     }
   }
+  // Generic TIFFs (ours from `loupe fixtures`, libvips, many scanners' exports) state the resolution
+  // only in the tags. Aperio and OME slides say it in their description or not at all (never guessed).
+  if (format === 'tiff') mpp = base.resolutionMpp;
   if (base.bits !== 8 || base.sampleFormat !== 1) {
     throw new AppError('E_SLIDE_UNSUPPORTED', `${path} stores ${base.bits}-bit ${base.sampleFormat === 3 ? 'float' : base.sampleFormat === 2 ? 'signed' : 'unsigned'} samples; only 8-bit brightfield RGB/grey slides are supported (fluorescence is not)`, { details: { bitsPerSample: base.bits } });
   }

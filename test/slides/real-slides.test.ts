@@ -160,3 +160,11 @@ test('openSlide converts a file once into a cache keyed by its hash, then reuses
   await a.close();
   await b.close();
 });
+
+test('a generic TIFF states its MPP in the resolution tags; a 72-dpi editor default is not a slide resolution', async () => {
+  const { mppFromResolutionTags } = await import('../../server/slides/slide-metadata.ts');
+  assert.equal(mppFromResolutionTags(Uint32Array.of(20_000_000, 1000), 3), 0.5);
+  assert.ok(Math.abs((mppFromResolutionTags(50_800, 2) ?? 0) - 0.5) < 1e-9);
+  assert.equal(mppFromResolutionTags(Uint32Array.of(72, 1), 2), null);
+  assert.equal(mppFromResolutionTags(Uint32Array.of(20_000, 1), 1), null);
+});

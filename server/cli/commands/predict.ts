@@ -4,10 +4,8 @@
 // overlay.png (+ maps.zarr for whole slides). Files are written under temporary names and renamed.
 import type { Command } from 'commander';
 import { AppError } from '../../contracts/errors.ts';
-import type { QuPathObject } from '../../contracts/geojson.ts';
 import type { ModelManifest } from '../../contracts/model-package.ts';
-import type { RegionPx, SlideReader } from '../../contracts/slide.ts';
-import type { RasterObject } from '../../inference/extract-objects.ts';
+import type { RegionPx } from '../../contracts/slide.ts';
 import { action, parseIntArg, parseListArg, parseNumberArg } from '../command.ts';
 import { flipsArg } from './models.ts';
 
@@ -50,20 +48,6 @@ function deviceArg(v: string): 'cpu' | 'cuda' {
   return v;
 }
 
-function quantile(sorted: number[], q: number): number | null {
-  if (sorted.length === 0) return null;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return (sorted[lo] as number) + ((sorted[hi] as number) - (sorted[lo] as number)) * (pos - lo);
-}
-
-/** Red (lowest energy = least confident) → yellow → green (highest), by rank. */
-function energyColour(rank: number, n: number): [number, number, number] {
-  const t = n <= 1 ? 1 : rank / (n - 1);
-  return t < 0.5 ? [230, Math.round(60 + 360 * t), 40] : [Math.round(230 - 380 * (t - 0.5)), 240, 40];
-}
-
 async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const { writeFile, rename, rm } = await import('node:fs/promises');
   const tmp = `${path}.tmp-${process.pid}`;
@@ -74,35 +58,6 @@ async function writeAtomic(path: string, data: string | Uint8Array): Promise<voi
     await rm(tmp, { force: true });
     throw new AppError('E_OUTPUT_WRITE', `could not write ${path}`, { cause: err });
   }
-}
-
-/** Thumbnail of the predicted area with objects filled by energy rank (50 % alpha). */
-async function renderOverlay(slide: SlideReader, area: RegionPx, objects: RasterObject[], ranks: Map<number, number>, gridDownsample: number, origin0: { x: number; y: number }): Promise<Uint8Array> {
-  const { default: sharp } = await import('sharp');
-  const t = Math.max(1, Math.max(area.width, area.height) / 1024);
-  const img = await slide.readRegion(area, t, { layout: 'HWC' });
-  const px = Uint8Array.from(img.data);
-  for (const o of objects) {
-    const [r, g, b] = energyColour(ranks.get(o.index) ?? 0, objects.length);
-    const bb = o.stats.bbox;
-    const tx0 = Math.max(0, Math.floor((bb.x - area.x) / t));
-    const ty0 = Math.max(0, Math.floor((bb.y - area.y) / t));
-    const tx1 = Math.min(img.width, Math.ceil((bb.x + bb.width - area.x) / t));
-    const ty1 = Math.min(img.height, Math.ceil((bb.y + bb.height - area.y) / t));
-    for (let ty = ty0; ty < ty1; ty++) {
-      for (let tx = tx0; tx < tx1; tx++) {
-        const gx = Math.floor(((tx + 0.5) * t + area.x - origin0.x) / gridDownsample) - o.box.x;
-        const gy = Math.floor(((ty + 0.5) * t + area.y - origin0.y) / gridDownsample) - o.box.y;
-        if (gx < 0 || gy < 0 || gx >= o.box.width || gy >= o.box.height || !o.mask[gy * o.box.width + gx]) continue;
-        const i = (ty * img.width + tx) * 3;
-        px[i] = ((px[i] as number) + r) >> 1;
-        px[i + 1] = ((px[i + 1] as number) + g) >> 1;
-        px[i + 2] = ((px[i + 2] as number) + b) >> 1;
-      }
-    }
-  }
-  const png = await sharp(px, { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer();
-  return new Uint8Array(png.buffer, png.byteOffset, png.byteLength);
 }
 
 export function register(program: Command): void {
@@ -135,9 +90,12 @@ export function register(program: Command): void {
         const { predictRegion } = await import('../../inference/predict-region.ts');
         const { predictSlide } = await import('../../inference/predict-slide.ts');
         const { memoryMapSource, openMapStore } = await import('../../inference/map-store.ts');
-        const { extractObjects, rankByEnergy } = await import('../../inference/extract-objects.ts');
+        const { extractObjects } = await import('../../inference/extract-objects.ts');
         const { DEFAULT_EMPTY_TILE_RULE } = await import('../../inference/tile-maths.ts');
-        const { vectoriseMask, writeQuPathGeoJsonFile, stableUuid } = await import('../../objects/index.ts');
+        const { writeQuPathGeoJsonFile } = await import('../../objects/geojson-write.ts');
+        const { rasterObjectsToQuPath, foregroundClassName } = await import('../../objects/prediction-objects.ts');
+        const { renderOverlay } = await import('../../objects/overlay.ts');
+        const { energyQuantiles } = await import('../../objects/energy-stats.ts');
         const { LOUPE_VERSION } = await import('../../lib/version.ts');
 
         if (flags.model.length === 0) throw new AppError('E_ARG_MISSING', 'pass --model DIR (a model package folder)');
@@ -185,43 +143,16 @@ export function register(program: Command): void {
             ...(flags.minArea !== undefined ? { minAreaPx0: flags.minArea } : {}),
             ...(flags.fillHolesArea !== undefined ? { fillHolesMinAreaPx0: flags.fillHolesArea } : {}),
           });
-          const ranked = rankByEnergy(objects);
-          const ranks = new Map(ranked.map((o, i) => [o.index, i]));
-          const className = first.classes[first.output.channels === 1 ? 1 : first.output.foregroundChannel] ?? 'foreground';
-          const qp: QuPathObject[] = [];
-          for (const o of objects) {
-            const vec = vectoriseMask(o.mask, o.box.width, o.box.height, { originX: mapSource.origin0.x + o.box.x * d, originY: mapSource.origin0.y + o.box.y * d, downsample: d, connectivity: 4 });
-            const geom = vec.objects.sort((a, b) => b.areaPx - a.areaPx)[0]?.geometry;
-            if (!geom) continue;
-            const s = o.stats;
-            const rank = ranks.get(o.index) ?? 0;
-            const measurements: Record<string, number> = {
-              'Area px': s.areaPx,
-              'Mean probability': s.meanProbability,
-              'Max probability': s.maxProbability,
-              'Mean energy': s.meanEnergy,
-              'Mean TTA std': s.meanTtaStd,
-              'Energy rank': rank,
-            };
-            if (s.areaUm2 !== null) measurements['Area µm^2'] = s.areaUm2;
-            qp.push({
-              id: stableUuid(`${slide.info.source}|${first.name}|${first.version}|${s.bbox.x},${s.bbox.y},${s.bbox.width},${s.bbox.height}`),
-              idGenerated: false,
-              kind: 'annotation',
-              className,
-              classColor: null,
-              geometry: geom,
-              measurements,
-              metadata: { 'loupe.source': 'prediction', 'loupe.model': `${first.name}@${first.version}`, 'loupe.postprocess': o.postprocess, 'loupe.candidateRank': String(rank) },
-              locked: false,
-              name: null,
-              color: energyColour(rank, objects.length),
-            });
-          }
+          const { objects: predicted, ranked, ranks } = rasterObjectsToQuPath(objects, mapSource, {
+            idPrefix: `${slide.info.source}|${first.name}|${first.version}`,
+            model: `${first.name}@${first.version}`,
+            className: foregroundClassName(first, 'foreground'),
+            vocabulary: 'file',
+          });
+          const qp = predicted.map((p) => p.qupath);
           const written = await writeQuPathGeoJsonFile(join(out, 'objects.geojson'), qp);
-          const overlay = await renderOverlay(slide, area, objects, ranks, d, mapSource.origin0);
-          await writeAtomic(join(out, 'overlay.png'), overlay);
-          const energies = objects.map((o) => o.stats.meanEnergy).filter((e) => Number.isFinite(e)).sort((a, b) => a - b);
+          const overlay = await renderOverlay(slide, objects, { area, gridDownsample: d, origin0: mapSource.origin0, ranks, rankCount: objects.length });
+          await writeAtomic(join(out, 'overlay.png'), overlay.png);
           const t2 = performance.now();
           const summary = {
             slide: slide.info.source,
@@ -230,7 +161,7 @@ export function register(program: Command): void {
             models: pkgs.map((p) => ({ name: p.manifest.name, version: p.manifest.version, dir: p.dir, downsample: members[pkgs.indexOf(p)]?.downsample })),
             device: sessions[0]?.device ?? 'cpu',
             counts: { objects: qp.length, objectsDropped: written.dropped, tilesRun: stats.tilesRun, tilesSkipped: stats.tilesSkipped, tilesReused: stats.tilesReused, modelRuns: stats.modelRuns },
-            energy: { min: energies[0] ?? null, q10: quantile(energies, 0.1), q25: quantile(energies, 0.25), median: quantile(energies, 0.5), q75: quantile(energies, 0.75), q90: quantile(energies, 0.9), max: energies.at(-1) ?? null },
+            energy: energyQuantiles(objects.map((o) => o.stats.meanEnergy)),
             candidates: ranked.slice(0, 20).map((o) => ({ rank: ranks.get(o.index), bbox: o.stats.bbox, meanEnergy: o.stats.meanEnergy, meanProbability: o.stats.meanProbability })),
             reference: ranked.length > 0 ? { bbox: ranked.at(-1)?.stats.bbox, meanEnergy: ranked.at(-1)?.stats.meanEnergy } : null,
             timings: { predictMs: Math.round(t1 - t0), ortMs: Math.round(stats.ortMs), readMs: Math.round(stats.readMs), objectsMs: Math.round(t2 - t1), totalMs: Math.round(t2 - t0) },
