@@ -1,4 +1,4 @@
-// `npm run bench -- hitl [--smoke] [--rounds R] [--budget K] [--full-every N] [--random-seeds N]`:
+// `npm run bench -- hitl [--smoke] [--rounds R] [--budget K] [--full-every N] [--random-seeds N] [--review-slides 1|2] [--test-slides 1-3]`:
 // does energy-guided review beat random review? (issue 10). A synthetic kidney cohort (fixtures/,
 // with look-alikes and artifacts), a starting model trained on two slides, and a simulated
 // pathologist who reviews K objects per round through the real server protocol, for each strategy
@@ -38,18 +38,18 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     density: 2,
     tissueFraction: 0.8,
     startSeeds: [1, 2],
-    reviewSeeds: smoke ? [11] : [11, 12],
-    testSeeds: smoke ? [21] : [21, 22, 23],
+    reviewSeeds: [11, 12].slice(0, argValue(args, 'review-slides', smoke ? 1 : 2)),
+    testSeeds: [21, 22, 23].slice(0, argValue(args, 'test-slides', smoke ? 1 : 2)),
     downsample: 3,
     tile: 128,
-    epochs: smoke ? 1 : 4,
+    epochs: smoke ? 1 : 8,
     stepsPerEpoch: smoke ? 4 : 25,
     batch: 4,
   };
   const loop: LoopSettings = {
-    rounds: argValue(args, 'rounds', smoke ? 1 : 4),
+    rounds: argValue(args, 'rounds', smoke ? 1 : 3),
     budget: argValue(args, 'budget', smoke ? 3 : 6),
-    fullEvery: argValue(args, 'full-every', smoke ? 0 : 2),
+    fullEvery: argValue(args, 'full-every', smoke ? 0 : 3),
     full: { epochs: 1, maxStepsPerEpoch: smoke ? 2 : 20, batchSize: 4 },
     oracle: {},
     seed: 1,
@@ -61,9 +61,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   log(`cohort ready in ${cohort.buildSeconds.toFixed(0)} s: ${cohort.review.length} review slides (${cohort.review.map((s) => s.truth.length).join('+')} glomeruli), ${cohort.test.length} held-out (${cohort.test.map((s) => s.truth.length).join('+')})`);
 
   const arms: ArmResult[] = [];
+  // The starting model is the same in every arm: its held-out scores are measured once.
+  const shared = {};
   for (const strategy of STRATEGIES) {
     const seeds = strategy === 'random' ? Array.from({ length: Math.max(1, randomSeeds) }, (_, i) => loop.seed + i) : [loop.seed];
-    for (const seed of seeds) arms.push(await runArm(strategy, cohort, { ...loop, seed }, log));
+    for (const seed of seeds) arms.push(await runArm(strategy, cohort, { ...loop, seed }, log, shared));
   }
 
   // Gains: F1 and Dice change from round 0 to the last round, per reviewed object.

@@ -70,8 +70,9 @@ function slideOf(s: CohortSettings, seed: number, root: string): CohortSlide {
 }
 
 export async function prepareCohort(s: CohortSettings, log: (line: string) => void): Promise<Cohort> {
-  const key = createHash('sha256').update(JSON.stringify(s)).digest('hex').slice(0, 12);
-  const root = join(tmpdir(), 'loupe-hitl-cache', key);
+  // Slides are keyed by what renders them, the starting model by everything (retraining it keeps the slides).
+  const hash = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 12);
+  const root = join(tmpdir(), 'loupe-hitl-cache', hash({ kind: s.kind, width: s.width, height: s.height, mpp: s.mpp, density: s.density, tissueFraction: s.tissueFraction }));
   await mkdir(root, { recursive: true });
   const t0 = performance.now();
   const { writeFixture } = await import('../../fixtures/write-fixture.ts');
@@ -81,7 +82,7 @@ export async function prepareCohort(s: CohortSettings, log: (line: string) => vo
     log(`writing synthetic slide ${s.kind} seed ${seed} (${s.width}×${s.height})`);
     await writeFixture({ outDir: dir, params: { kind: s.kind, width: s.width, height: s.height, seed, mpp: s.mpp, density: s.density, tissueFraction: s.tissueFraction }, format: 'zarr', force: true });
   }
-  const startModelDir = join(root, 'start-model');
+  const startModelDir = join(root, `start-model-${hash({ ...s, reviewSeeds: [], testSeeds: [] })}`);
   if (!existsSync(join(startModelDir, 'model.json'))) {
     log(`training the starting model on ${s.startSeeds.length} slide(s): ${s.epochs} epochs × ${s.stepsPerEpoch} steps, batch ${s.batch}, tile ${s.tile} at downsample ${s.downsample}`);
     await trainStartModel(s, startModelDir, log);

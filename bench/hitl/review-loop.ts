@@ -69,7 +69,12 @@ function split(budget: number, parts: number): number[] {
   return Array.from({ length: parts }, (_, i) => Math.floor(budget / parts) + (i < budget % parts ? 1 : 0));
 }
 
-export async function runArm(strategy: Strategy, cohort: Cohort, s: LoopSettings, log: (line: string) => void): Promise<ArmResult> {
+/** Filled by the first arm and reused by the others: the starting model's held-out evaluation. */
+export interface SharedStart {
+  start?: { pooled: ReturnType<typeof poolSlides>; objects: ObjectResult[]; seconds: number };
+}
+
+export async function runArm(strategy: Strategy, cohort: Cohort, s: LoopSettings, log: (line: string) => void, shared: SharedStart = {}): Promise<ArmResult> {
   const t0 = performance.now();
   const dataDir = await mkdtemp(join(tmpdir(), `loupe-hitl-${strategy}-`));
   const config = loadServerConfig({ host: '127.0.0.1', port: 0, dataDir, slideRoots: [cohort.root], retrain: { full: { ...s.full, engine: 'ort' } } });
@@ -98,15 +103,17 @@ export async function runArm(strategy: Strategy, cohort: Cohort, s: LoopSettings
 
     const rounds: RoundResult[] = [];
     let tEval = performance.now();
-    const first = await evaluate();
-    const startObjects = [...first.objects];
-    let last = first;
+    const reused = shared.start;
+    const first = reused ?? { ...(await evaluate()), seconds: (performance.now() - tEval) / 1000 };
+    shared.start = first;
+    const startObjects = reused ? [] : [...first.objects];
+    let last: { pooled: ReturnType<typeof poolSlides>; objects: ObjectResult[] } = first;
     const row = (round: number, model: string, training: RoundResult['training'], promoted: boolean | null, reviewed: number, actions: RoundResult['actions'], seconds: RoundResult['seconds']): RoundResult => ({
       round, model, training, promotedByServer: promoted, reviewed, actions,
       f1: last.pooled.f1, precision: last.pooled.precision, recall: last.pooled.recall, dice: last.pooled.dice, tp: last.pooled.tp, fp: last.pooled.fp, fn: last.pooled.fn, seconds,
     });
-    rounds.push(row(0, 'start', 'none', null, 0, { accepted: 0, rejected: 0, edited: 0, added: 0 }, { review: 0, train: 0, evaluate: (performance.now() - tEval) / 1000 }));
-    log(`${strategy}: round 0 (start): F1 ${first.pooled.f1.toFixed(3)}, Dice ${first.pooled.dice.toFixed(3)}`);
+    rounds.push(row(0, 'start', 'none', null, 0, { accepted: 0, rejected: 0, edited: 0, added: 0 }, { review: 0, train: 0, evaluate: first.seconds }));
+    log(`${strategy}: round 0 (start${reused ? ', measured by the first arm' : ''}): F1 ${first.pooled.f1.toFixed(3)}, Dice ${first.pooled.dice.toFixed(3)}`);
     let model = 'start';
     const limit = 500;
     for (let round = 1; round <= s.rounds; round++) {
@@ -119,7 +126,7 @@ export async function runArm(strategy: Strategy, cohort: Cohort, s: LoopSettings
         if (k === 0) continue;
         const page = await c.candidates(ids.get(slide) ?? '', limit);
         const pool = page.objects.features.map((f) => ({ ...scored(f), feature: f }));
-        if (round === 1) {
+        if (round === 1 && !reused) {
           // The starting model's whole-slide objects on the review slides join the selectivity set.
           const sc = scoreSlide(pool, slide.truth.map((t) => t.geometry), { x: 0, y: 0, width: slide.width, height: slide.height }, { artifacts: slide.artifacts, lookalikes: slide.lookalikes });
           startObjects.push(...sc.objects);

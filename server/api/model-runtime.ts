@@ -22,11 +22,9 @@ import type { ModelRuntime, PredictedObject, PredictRegionOptions, RegionPredict
 /** Objects of a map source → wire features (dropping any the QuPath writer cannot make safe). */
 export function objectsToFeatures(objects: RasterObject[], src: MapSource, ctx: { sourceKey: string; version: string; className: string }): PredictedObject[] {
   const predicted = rasterObjectsToQuPath(objects, src, { idPrefix: `${ctx.sourceKey}|${ctx.version}`, model: ctx.version, className: ctx.className, vocabulary: 'wire' }).objects;
-  const qp = predicted.map((p) => p.qupath);
   // Unknown energy (never predicted) sorts last among candidates.
-  const energies = predicted.map((p) => (Number.isFinite(p.raster.stats.meanEnergy) ? p.raster.stats.meanEnergy : Number.MAX_VALUE));
-  const written = toQuPathFeatureCollection(qp).featureCollection.features;
-  const energyById = new Map(qp.map((o, i) => [o.id, energies[i] ?? Number.MAX_VALUE]));
+  const energyById = new Map(predicted.map((p) => [p.qupath.id, Number.isFinite(p.raster.stats.meanEnergy) ? p.raster.stats.meanEnergy : Number.MAX_VALUE]));
+  const written = toQuPathFeatureCollection(predicted.map((p) => p.qupath)).featureCollection.features;
   const out: PredictedObject[] = [];
   for (const f of written) {
     const g = f.geometry;

@@ -10,18 +10,19 @@ import { hostname } from 'node:os';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError, isAppError, toAppError, type ErrorCode } from '../contracts/errors.ts';
-import type { QuPathObject } from '../contracts/geojson.ts';
 import type { SlideReader } from '../contracts/slide.ts';
 import type { LoadedModelPackage } from '../models/model-package.ts';
 import type { ModelSession } from '../models/model-session.ts';
-import { extractObjects, rankByEnergy, type RasterObject } from '../inference/extract-objects.ts';
+import { extractObjects } from '../inference/extract-objects.ts';
 import { openMapStore } from '../inference/map-store.ts';
 import { predictSlide } from '../inference/predict-slide.ts';
 import { DEFAULT_EMPTY_TILE_RULE } from '../inference/tile-maths.ts';
 import { LOUPE_VERSION } from '../lib/version.ts';
-import { stableUuid, vectoriseMask, writeQuPathGeoJsonFile } from '../objects/index.ts';
+import { energyQuantiles } from '../objects/energy-stats.ts';
+import { writeQuPathGeoJsonFile } from '../objects/geojson-write.ts';
+import { renderOverlay } from '../objects/overlay.ts';
+import { foregroundClassName, rasterObjectsToQuPath } from '../objects/prediction-objects.ts';
 import { openSlide } from '../slides/open-slide.ts';
-import { cachedMapSource } from './cached-map-source.ts';
 import { writeLevelZeroRle } from './kaggle-rle.ts';
 import { parseSlideRecord, SLIDE_RECORD_FORMAT, type CohortEntry, type EnergyQuantiles, type ModelRef, type ScoreSettings, type SlideRecord, type SlideRecordFailed, type SlideRecordOk } from './records.ts';
 
@@ -33,10 +34,11 @@ export const SLIDE_FILES = {
   rle: 'submission.rle',
 } as const;
 
-/** Longest side of overlay.png in pixels. */
-export const OVERLAY_SIDE = 1024;
 /** OpenCV-style HSV saturation above which a thumbnail pixel is tissue (the seed's empty-tile rule). */
 const TISSUE_SATURATION = DEFAULT_EMPTY_TILE_RULE.saturationThreshold;
+
+// Re-exported for the cohort stage's other modules (summary-table.ts).
+export { quantile } from '../objects/energy-stats.ts';
 
 export type SlidePhase = 'predict' | 'objects' | 'files';
 
@@ -86,25 +88,6 @@ export function isSlideError(err: unknown): boolean {
   return isAppError(err) && (err.code.startsWith('E_SLIDE_') || err.code.startsWith('E_CONVERT_') || err.code.startsWith('E_COHORT_URI') || err.code === 'E_UNSUPPORTED_FORMAT' || err.code === 'E_CORRUPT_FILE');
 }
 
-export function quantile(sorted: readonly number[], q: number): number | null {
-  if (sorted.length === 0) return null;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return (sorted[lo] as number) + ((sorted[hi] as number) - (sorted[lo] as number)) * (pos - lo);
-}
-
-export function energyQuantiles(values: readonly number[]): EnergyQuantiles {
-  const s = values.filter(Number.isFinite).sort((a, b) => a - b);
-  return { min: s[0] ?? null, q10: quantile(s, 0.1), q25: quantile(s, 0.25), median: quantile(s, 0.5), q75: quantile(s, 0.75), q90: quantile(s, 0.9), max: s.at(-1) ?? null };
-}
-
-/** Red (lowest energy = least confident) → yellow → green, by rank. */
-function energyColour(rank: number, n: number): [number, number, number] {
-  const t = n <= 1 ? 1 : rank / (n - 1);
-  return t < 0.5 ? [230, Math.round(60 + 360 * t), 40] : [Math.round(230 - 380 * (t - 0.5)), 240, 40];
-}
-
 /** Thumbnail pixels counted as tissue: saturated (stain) and not black (the seed's criterion). */
 export function countTissuePixels(rgb: Uint8Array, pixels: number): number {
   let n = 0;
@@ -116,39 +99,6 @@ export function countTissuePixels(rgb: Uint8Array, pixels: number): number {
     if (max > 20 && Math.round((255 * (max - Math.min(r, g, b))) / max) > TISSUE_SATURATION) n++;
   }
   return n;
-}
-
-/** Overlay PNG (objects filled by energy rank at 50 %) and the tissue pixel count of the thumbnail. */
-async function overlayAndTissue(slide: SlideReader, objects: RasterObject[], ranks: Map<number, number>, d: number): Promise<{ png: Uint8Array; tissuePx0: number }> {
-  const { default: sharp } = await import('sharp');
-  const { width: W, height: H } = slide.info;
-  const t = Math.max(1, Math.max(W, H) / OVERLAY_SIDE);
-  const img = await slide.readRegion({ x: 0, y: 0, width: W, height: H }, t, { layout: 'HWC' });
-  const px = Uint8Array.from(img.data);
-  const tissue = countTissuePixels(px, img.width * img.height);
-  const sx = W / img.width;
-  const sy = H / img.height;
-  for (const o of objects) {
-    const [r, g, b] = energyColour(ranks.get(o.index) ?? 0, objects.length);
-    const bb = o.stats.bbox;
-    const tx0 = Math.max(0, Math.floor(bb.x / sx));
-    const ty0 = Math.max(0, Math.floor(bb.y / sy));
-    const tx1 = Math.min(img.width, Math.ceil((bb.x + bb.width) / sx));
-    const ty1 = Math.min(img.height, Math.ceil((bb.y + bb.height) / sy));
-    for (let ty = ty0; ty < ty1; ty++) {
-      for (let tx = tx0; tx < tx1; tx++) {
-        const gx = Math.floor(((tx + 0.5) * sx) / d) - o.box.x;
-        const gy = Math.floor(((ty + 0.5) * sy) / d) - o.box.y;
-        if (gx < 0 || gy < 0 || gx >= o.box.width || gy >= o.box.height || !o.mask[gy * o.box.width + gx]) continue;
-        const i = (ty * img.width + tx) * 3;
-        px[i] = ((px[i] as number) + r) >> 1;
-        px[i + 1] = ((px[i + 1] as number) + g) >> 1;
-        px[i + 2] = ((px[i + 2] as number) + b) >> 1;
-      }
-    }
-  }
-  const png = await sharp(px, { raw: { width: img.width, height: img.height, channels: 3 } }).png().toBuffer();
-  return { png: new Uint8Array(png.buffer, png.byteOffset, png.byteLength), tissuePx0: tissue * sx * sy };
 }
 
 /** The finished record of a slide, or undefined when OUT/<id> holds none (or a torn one). */
@@ -258,57 +208,31 @@ export async function scoreSlide(entry: CohortEntry, outDir: string, model: Coho
     const tObjects = performance.now();
     options.signal?.throwIfAborted();
     options.onPhase?.('objects');
-    const maps = cachedMapSource(await openMapStore(pred.mapsPath));
+    const maps = await openMapStore(pred.mapsPath);
     const objects = await extractObjects(maps, {
       threshold: s.threshold,
       enabled: s.postprocess,
       ...(s.minAreaPx0 !== undefined ? { minAreaPx0: s.minAreaPx0 } : {}),
       ...(s.fillHolesAreaPx0 !== undefined ? { fillHolesMinAreaPx0: s.fillHolesAreaPx0 } : {}),
     });
-    const ranked = rankByEnergy(objects);
-    const ranks = new Map(ranked.map((o, i) => [o.index, i]));
-    const className = manifest.classes[manifest.output.channels === 1 ? 1 : manifest.output.foregroundChannel] ?? 'foreground';
-    const qp: QuPathObject[] = [];
-    const kept: RasterObject[] = [];
-    for (const o of objects) {
-      const vec = vectoriseMask(o.mask, o.box.width, o.box.height, { originX: maps.origin0.x + o.box.x * d, originY: maps.origin0.y + o.box.y * d, downsample: d, connectivity: 4 });
-      const geom = vec.objects.sort((a, b) => b.areaPx - a.areaPx)[0]?.geometry;
-      if (!geom) continue;
-      const st = o.stats;
-      const rank = ranks.get(o.index) ?? 0;
-      const measurements: Record<string, number> = {
-        'Area px': st.areaPx,
-        'Mean probability': st.meanProbability,
-        'Max probability': st.maxProbability,
-        'Mean energy': st.meanEnergy,
-        'Mean TTA std': st.meanTtaStd,
-        'Energy rank': rank,
-      };
-      if (st.areaUm2 !== null) measurements['Area µm^2'] = st.areaUm2;
-      qp.push({
-        id: stableUuid(`${entry.slideId}|${model.ref.sha256}|${st.bbox.x},${st.bbox.y},${st.bbox.width},${st.bbox.height}`),
-        idGenerated: false,
-        kind: 'annotation',
-        className,
-        classColor: null,
-        geometry: geom,
-        measurements,
-        metadata: { 'loupe.source': 'prediction', 'loupe.model': `${model.ref.name}@${model.ref.version}`, 'loupe.postprocess': o.postprocess, 'loupe.candidateRank': String(rank) },
-        locked: false,
-        name: null,
-        color: energyColour(rank, objects.length),
-      });
-      kept.push(o);
-    }
+    const { objects: predicted, ranks } = rasterObjectsToQuPath(objects, maps, {
+      idPrefix: `${entry.slideId}|${model.ref.sha256}`,
+      model: `${model.ref.name}@${model.ref.version}`,
+      className: foregroundClassName(manifest, 'foreground'),
+      vocabulary: 'file',
+    });
     options.signal?.throwIfAborted();
     options.onPhase?.('files');
     const tWrite = performance.now();
-    const written = await writeQuPathGeoJsonFile(join(tmp, SLIDE_FILES.objects), qp);
+    const written = await writeQuPathGeoJsonFile(join(tmp, SLIDE_FILES.objects), predicted.map((p) => p.qupath));
     // Objects the GeoJSON writer had to drop are dropped everywhere, so every file counts the same.
     const droppedIdx = new Set(written.problems.filter((p) => p.severity === 'dropped').map((p) => p.index));
-    const final = kept.filter((_, i) => !droppedIdx.has(i));
-    const { png, tissuePx0 } = await overlayAndTissue(slide, final, ranks, d);
-    await writeFile(join(tmp, SLIDE_FILES.overlay), png);
+    const final = predicted.filter((_, i) => !droppedIdx.has(i)).map((p) => p.raster);
+    const { width: W, height: H } = slide.info;
+    const overlay = await renderOverlay(slide, final, { area: { x: 0, y: 0, width: W, height: H }, gridDownsample: d, origin0: maps.origin0, ranks, rankCount: objects.length });
+    const thumb = overlay.thumbnail;
+    const tissuePx0 = countTissuePixels(thumb.data, thumb.width * thumb.height) * (W / thumb.width) * (H / thumb.height);
+    await writeFile(join(tmp, SLIDE_FILES.overlay), overlay.png);
     await writeLevelZeroRle(join(tmp, SLIDE_FILES.rle), final, { width0: slide.info.width, height0: slide.info.height, gridWidth: pred.width, gridHeight: pred.height, downsample: d });
     const mpp = slide.info.mpp;
     const mm2PerPx0 = mpp === null ? null : (mpp * mpp) / 1e6;

@@ -2,7 +2,7 @@
 // the server (api/model-runtime.ts). Each raster object (inference/extract-objects) is vectorised at
 // level 0 (largest outer polygon kept), classified with the model's foreground class, and given a
 // stable UUID from `idPrefix` and its level-0 bounding box (same slide, model and outline → same id,
-// so a correction can name it). Two measurement vocabularies exist and must not change:
+// so a correction can name it; a repeated bbox gets `#n` appended to its seed). Two measurement vocabularies exist and must not change:
 // - 'file' (objects.geojson of predict and cohort; docs/inference.md): `Area px`, `Area µm^2`,
 //   `Mean probability`, `Max probability`, `Mean energy`, `Mean TTA std`, `Energy rank`; metadata
 //   `loupe.postprocess`, `loupe.candidateRank`; per-object colour by energy rank.
@@ -10,7 +10,7 @@
 //   `areaPx`, `meanProbability`, `maxProbability`, `ttaStd`, `areaUm2` (finite values only); no colour.
 // Both carry `loupe.source=prediction` and `loupe.model`; the GeoJSON writer mirrors measurements as
 // `loupe.<name>` metadata strings.
-import type { QuPathObject } from '../contracts/geojson.ts';
+import type { AreaGeometry, QuPathObject } from '../contracts/geojson.ts';
 import type { ModelManifest } from '../contracts/model-package.ts';
 import { rankByEnergy, type RasterObject } from '../inference/extract-objects.ts';
 import type { MapSource } from '../inference/map-store.ts';
@@ -73,23 +73,34 @@ function wireMeasurements(o: RasterObject): Record<string, number> {
   return m;
 }
 
-export function rasterObjectsToQuPath(objects: readonly RasterObject[], src: Pick<MapSource, 'origin0' | 'downsample'>, options: PredictionObjectOptions): PredictionObjects {
+/** An object's outline in level-0 pixels: the largest polygon of its mask (undefined when it has none). */
+export function rasterObjectPolygon(o: RasterObject, src: Pick<MapSource, 'origin0' | 'downsample'>): AreaGeometry | undefined {
   const d = src.downsample;
+  const vec = vectoriseMask(o.mask, o.box.width, o.box.height, { originX: src.origin0.x + o.box.x * d, originY: src.origin0.y + o.box.y * d, downsample: d, connectivity: 4 });
+  return vec.objects.sort((a, b) => b.areaPx - a.areaPx)[0]?.geometry;
+}
+
+export function rasterObjectsToQuPath(objects: readonly RasterObject[], src: Pick<MapSource, 'origin0' | 'downsample'>, options: PredictionObjectOptions): PredictionObjects {
   const ranked = rankByEnergy(objects);
   const ranks = new Map(ranked.map((o, i) => [o.index, i]));
   const out: PredictionObject[] = [];
+  const seeds = new Map<string, number>();
   for (const o of objects) {
-    const vec = vectoriseMask(o.mask, o.box.width, o.box.height, { originX: src.origin0.x + o.box.x * d, originY: src.origin0.y + o.box.y * d, downsample: d, connectivity: 4 });
-    const geometry = vec.objects.sort((a, b) => b.areaPx - a.areaPx)[0]?.geometry;
+    const geometry = rasterObjectPolygon(o, src);
     if (!geometry) continue;
     const b = o.stats.bbox;
+    // Local-Otsu objects grown from fragments of one faint blob can share a bbox; the writer would give
+    // the later ones random ids, so they get a numbered seed instead (stable across runs).
+    const seed = `${options.idPrefix}|${b.x},${b.y},${b.width},${b.height}`;
+    const seen = seeds.get(seed) ?? 0;
+    seeds.set(seed, seen + 1);
     const rank = ranks.get(o.index) ?? 0;
     const file = options.vocabulary === 'file';
     out.push({
       raster: o,
       rank,
       qupath: {
-        id: stableUuid(`${options.idPrefix}|${b.x},${b.y},${b.width},${b.height}`),
+        id: stableUuid(seen === 0 ? seed : `${seed}#${seen}`),
         idGenerated: false,
         kind: 'annotation',
         className: options.className,
