@@ -23,16 +23,8 @@ export interface CohortEntry {
   problem?: { code: string; message: string };
 }
 
-/** Energy quantiles of the per-object mean (negative) energy; null when the slide has no objects. */
-export interface EnergyQuantiles {
-  min: number | null;
-  q10: number | null;
-  q25: number | null;
-  median: number | null;
-  q75: number | null;
-  q90: number | null;
-  max: number | null;
-}
+export type { EnergyQuantiles } from '../objects/energy-stats.ts';
+import type { EnergyQuantiles } from '../objects/energy-stats.ts';
 
 interface RecordBase {
   format: typeof SLIDE_RECORD_FORMAT;
