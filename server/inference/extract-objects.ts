@@ -403,7 +403,7 @@ export async function extractObjects(src: MapSource, options: Partial<Postproces
   const areaToGrid = (a0: number): number => a0 / (d * d);
   const lenToGrid = (l0: number): number => Math.max(1, Math.round(l0 / d));
   const comps = await findComponents(src, o.threshold, stripRows);
-  const out: RasterObject[] = [];
+  const shapes: Shape[] = [];
   for (const c of comps) {
     const bbox: GridRect = { x: c.x0, y: c.y0, width: c.x1 - c.x0, height: c.y1 - c.y0 };
     let mode: RasterObject['postprocess'] = 'none';
@@ -442,13 +442,91 @@ export async function extractObjects(src: MapSource, options: Partial<Postproces
     if (!final) continue;
     const single = largestComponent(final, crop.width, crop.height);
     if (!single) continue;
-    const area = single.reduce((a, v) => a + v, 0);
-    if (o.enabled && area * d * d < o.minAreaPx0) continue;
     const tight = tightBox(single, crop);
-    const tightMaps = tight.box.x === crop.x && tight.box.y === crop.y && tight.box.width === crop.width && tight.box.height === crop.height ? maps : await src.read(tight.box);
-    out.push({ index: out.length, box: tight.box, mask: tight.mask, stats: statsOf(tightMaps, tight.box, tight.mask, tight.box, src), postprocess: mode });
+    shapes.push({ box: tight.box, mask: tight.mask, mode });
+  }
+  const out: RasterObject[] = [];
+  for (const shape of mergeOverlapping(shapes)) {
+    const area = shape.mask.reduce((a, v) => a + v, 0);
+    if (o.enabled && area * d * d < o.minAreaPx0) continue;
+    const maps = await src.read(shape.box);
+    out.push({ index: out.length, box: shape.box, mask: shape.mask, stats: statsOf(maps, shape.box, shape.mask, shape.box, src), postprocess: shape.mode });
   }
   return out;
+}
+
+interface Shape {
+  box: GridRect;
+  mask: Uint8Array;
+  mode: RasterObject['postprocess'];
+}
+
+/**
+ * Local-Otsu results of neighbouring small components can claim the same pixels. The seed ORs every
+ * result into one mask and labels that (deepflash2.md §5), so overlapping results become one object;
+ * this does the same per group of overlapping shapes, keeping memory to one group's union box.
+ * Output order: by each group's first shape (i.e. the components' raster order).
+ */
+export function mergeOverlapping(shapes: readonly Shape[]): Shape[] {
+  const parent = shapes.map((_, i) => i);
+  const find = (i: number): number => {
+    while (parent[i] !== i) {
+      parent[i] = parent[parent[i] as number] as number;
+      i = parent[i] as number;
+    }
+    return i;
+  };
+  // Sweep by x so that only boxes that overlap in x are compared.
+  const order = shapes.map((_, i) => i).sort((a, b) => (shapes[a] as Shape).box.x - (shapes[b] as Shape).box.x);
+  for (let k = 0; k < order.length; k++) {
+    const a = shapes[order[k] as number] as Shape;
+    for (let m = k + 1; m < order.length; m++) {
+      const b = shapes[order[m] as number] as Shape;
+      if (b.box.x >= a.box.x + a.box.width) break;
+      if (masksOverlap(a, b)) {
+        const ra = find(order[k] as number);
+        const rb = find(order[m] as number);
+        if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb);
+      }
+    }
+  }
+  const groups = new Map<number, number[]>();
+  shapes.forEach((_, i) => {
+    const r = find(i);
+    const g = groups.get(r);
+    if (g) g.push(i);
+    else groups.set(r, [i]);
+  });
+  return [...groups.keys()].sort((x, y) => x - y).map((root) => {
+    const members = (groups.get(root) as number[]).map((i) => shapes[i] as Shape);
+    if (members.length === 1) return members[0] as Shape;
+    const x0 = Math.min(...members.map((m) => m.box.x));
+    const y0 = Math.min(...members.map((m) => m.box.y));
+    const x1 = Math.max(...members.map((m) => m.box.x + m.box.width));
+    const y1 = Math.max(...members.map((m) => m.box.y + m.box.height));
+    const box: GridRect = { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+    const mask = new Uint8Array(box.width * box.height);
+    for (const m of members) {
+      for (let y = 0; y < m.box.height; y++) {
+        const row = (m.box.y - y0 + y) * box.width + (m.box.x - x0);
+        for (let x = 0; x < m.box.width; x++) if (m.mask[y * m.box.width + x]) mask[row + x] = 1;
+      }
+    }
+    return { box, mask, mode: (members[0] as Shape).mode };
+  });
+}
+
+function masksOverlap(a: Shape, b: Shape): boolean {
+  const x0 = Math.max(a.box.x, b.box.x);
+  const y0 = Math.max(a.box.y, b.box.y);
+  const x1 = Math.min(a.box.x + a.box.width, b.box.x + b.box.width);
+  const y1 = Math.min(a.box.y + a.box.height, b.box.y + b.box.height);
+  for (let y = y0; y < y1; y++) {
+    for (let x = x0; x < x1; x++) {
+      if (a.mask[(y - a.box.y) * a.box.width + (x - a.box.x)] && b.mask[(y - b.box.y) * b.box.width + (x - b.box.x)]) return true;
+    }
+  }
+  return false;
 }
 
 /** Candidates for review: ascending mean energy (least confident first); NaN energies last. */
