@@ -71,7 +71,10 @@ try {
     const test = slide(kind, RECIPE.testSeed);
     // Post-processing areas are level-0 px at 0.5 µm/px; these slides are 1 µm/px.
     const scale = (0.5 / RECIPE.mpp) ** 2;
-    const pred = await predictObjects(test, pkg, session, { postprocess: { minAreaPx0: DEFAULT_POSTPROCESS.minAreaPx0 * scale, fillHolesMinAreaPx0: DEFAULT_POSTPROCESS.fillHolesMinAreaPx0 * scale } });
+    // Held in memory at the working downsample: the synthetic reader only takes integer level-0
+    // regions, and a 1.5 downsample asks for half pixels.
+    const testReader = await cacheSlide(test, RECIPE.downsample);
+    const pred = await predictObjects(testReader, pkg, session, { postprocess: { minAreaPx0: DEFAULT_POSTPROCESS.minAreaPx0 * scale, fillHolesMinAreaPx0: DEFAULT_POSTPROCESS.fillHolesMinAreaPx0 * scale } });
     const truth: AreaGeometry[] = test.plan.objects.map((o) => ({ type: 'Polygon', coordinates: [o.ring] }));
     const sc = scoreSlide(pred, truth, { x: 0, y: 0, width: RECIPE.size[0], height: RECIPE.size[1] }, {
       artifacts: test.plan.artifacts.map((a) => ({ type: 'Polygon', coordinates: [a.ring] })),

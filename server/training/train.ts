@@ -69,7 +69,7 @@ export const DEFAULT_TRAIN: Omit<TrainConfig, 'out' | 'name' | 'trainingData'> =
   seed: 1,
   schedule: DEFAULT_ONE_CYCLE,
   ranger: {},
-  engine: 'tfjs',
+  engine: 'ort',
   engineOptions: {},
   resume: false,
   prefetch: 2,

@@ -26,7 +26,7 @@ async function slides(): Promise<TrainingSlideInput[]> {
 function config(out: string, over: Partial<TrainConfig> = {}): TrainConfig {
   return {
     ...DEFAULT_TRAIN, out, name: 'tiny', trainingData: [], spec: SMALL, epochs: 3, batchSize: 2, maxStepsPerEpoch: 2, valRegionTiles: 1,
-    sampler: { ...DEFAULT_SAMPLER, tile: 32, downsample: 4, regionTiles: 2 }, engineOptions: { backend: 'cpu' }, ...over,
+    sampler: { ...DEFAULT_SAMPLER, tile: 32, downsample: 4, regionTiles: 2 }, engine: 'tfjs', engineOptions: { backend: 'cpu' }, ...over,
   };
 }
 

@@ -26,6 +26,7 @@ interface TrainOpts {
   resume?: boolean;
   from?: string;
   engine: 'tfjs' | 'ort';
+  device: 'cpu' | 'cuda';
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   threads?: number;
   cache: boolean;
@@ -61,7 +62,8 @@ export function register(program: Command): void {
     .option('--class <name>', 'only annotations of this class are objects (default: all non-anatomy areas)')
     .option('--resume', 'continue an interrupted run from its last checkpoint (same arguments)')
     .option('--from <dir>', 'fine-tune from this model package (needs its weights.bin)')
-    .option('--engine <engine>', 'training engine: tfjs or ort', oneOf('engine', ['tfjs', 'ort'] as const), 'tfjs')
+    .option('--engine <engine>', 'training engine: ort (onnxruntime, ~6× faster on a CPU) or tfjs', oneOf('engine', ['tfjs', 'ort'] as const), 'ort')
+    .option('--device <device>', 'ort engine: cpu or cuda (falls back to cpu with a warning)', oneOf('device', ['cpu', 'cuda'] as const), 'cpu')
     .option('--backend <name>', 'tfjs backend: auto, tensorflow, wasm or cpu', oneOf('backend', ['auto', 'tensorflow', 'wasm', 'cpu'] as const), 'auto')
     .option('--threads <n>', 'onnxruntime threads (ort engine)', parseIntArg('threads', { min: 1 }))
     .option('--no-cache', 'do not hold the slides in memory at the working downsample')
@@ -122,7 +124,7 @@ export function register(program: Command): void {
               schedule: { ...DEFAULT_TRAIN.schedule, lrMax: opts.lr },
               sampler: { ...DEFAULT_SAMPLER, tile: opts.tile, downsample: opts.downsample, regionTiles: opts.regionTiles },
               engine: opts.engine,
-              engineOptions: { backend: opts.backend, ...(opts.threads ? { threads: opts.threads } : {}) },
+              engineOptions: { backend: opts.backend, device: opts.device, ...(opts.threads ? { threads: opts.threads } : {}) },
               resume: Boolean(opts.resume),
               maxStepsPerEpoch: opts.maxSteps,
               trainingData,
