@@ -2,6 +2,8 @@
 // procedural "tissue" slides (a pink textured band covering a chosen fraction of the width, white
 // elsewhere) with the default-size U-Net (levels 3, base 16, random weights, 512 tiles, downsample 3):
 //   efficiency     = pure ORT time for exactly the model runs made / end-to-end time   (goal ≥ 0.85)
+//                    ("pure" = the model exactly as given — no decoding head — re-run alone on one
+//                    tile, the same number of runs, same threads, right after the pipeline run)
 //   proportionality = time on a 30 %-tissue slide / time on a 100 %-tissue slide        (goal ≤ 0.40)
 //   peak RSS        = 40k² slide / 10k² slide, each in its own process                 (goal ≤ 1.15)
 //   region latency  = 2048² level-0 window at downsample 3, TTA ×4 / pure model time    (goal ≤ 1.25)
@@ -104,16 +106,21 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'loupe-bench-inf-'));
   try {
     const model = await unetPackage(dir);
-    const session = await getModelSession(await loadModelPackage(model), { threads: 2 });
+    const threads = Number(args[args.indexOf('--threads') + 1] ?? 2) || 2;
+    const pkg = await loadModelPackage(model);
+    const session = await getModelSession(pkg, { threads });
+    // The reference: the user's model as given (logits out, no decoding head), same threads.
+    const bare = await getModelSession(pkg, { threads, decodeHead: false });
     const side = quick ? 3072 : 6144;
 
     // 1. Efficiency on a 100 %-tissue slide (TTA ×2), whole-slide path with blocks and map store.
     const full = benchSlide(side, side, 1);
     const e2e = await predictSlide(full, [{ session, downsample: DS }], { mapsPath: join(dir, 'eff.zarr'), flips: ['none', 'h'], blockSize: 1024 });
-    const pureEff = await pureOrtMs(session, e2e.stats.modelRuns);
-    // Primary: ORT execution time measured inside the model worker for exactly the runs made, over
-    // the same wall-clock period (robust to other load on the machine). Secondary: a re-run.
-    const efficiency = e2e.stats.ortMs / e2e.stats.totalMs;
+    const pureEff = await pureOrtMs(bare, e2e.stats.modelRuns);
+    // The issue's definition: the bare model re-run alone for exactly the runs made / end to end.
+    // (In-run ORT time, which includes the decoding head and any slowdown from sharing the cores
+    // with the pipeline, is kept in `raw` for comparison.)
+    const efficiency = pureEff / e2e.stats.totalMs;
 
     // 2. Tissue proportionality (TTA ×1), 30 % vs 100 % tissue, same size.
     const t100 = await predictSlide(benchSlide(side, side, 1), [{ session, downsample: DS }], { mapsPath: join(dir, 't100.zarr'), flips: ['none'] });
@@ -122,8 +129,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
 
     // 3. Region latency: 2048² level-0 window at downsample 3, TTA ×4.
     const reg = await predictRegion(full, { x: 1000, y: 1000, width: 2048, height: 2048 }, DS, [{ session, downsample: DS }], { flips: ['none', 'h', 'v', 'hv'] });
-    const pureReg = await pureOrtMs(session, reg.stats.modelRuns);
-    const regionRatio = reg.stats.totalMs / reg.stats.ortMs;
+    const pureReg = await pureOrtMs(bare, reg.stats.modelRuns);
+    const regionRatio = reg.stats.totalMs / pureReg;
     await releaseModelSessions();
 
     // 4. Peak RSS, each size in a fresh process (a process's peak never goes down).
@@ -149,10 +156,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       regionLatencyRatio: round(regionRatio),
       regionLatencyRatioGoal: '≤ 1.25',
       raw: {
-        model: 'U-Net levels 3 base 16 (random weights), tile 512, downsample 3, ORT CPU 2 threads',
-        efficiency: { slide: `${side}² level-0, 100 % tissue, TTA ×2, block 1024`, endToEndMs: Math.round(e2e.stats.totalMs), ortMsInRun: Math.round(e2e.stats.ortMs), pureOrtMsRerun: Math.round(pureEff), efficiencyVsRerun: round(pureEff / e2e.stats.totalMs), readMs: Math.round(e2e.stats.readMs), modelRuns: e2e.stats.modelRuns, tilesRun: e2e.stats.tilesRun, tilesReused: e2e.stats.tilesReused },
+        model: `U-Net levels 3 base 16 (random weights), tile 512, downsample 3, ORT CPU ${threads} threads, decoding head ${session.decoded ? 'on' : 'off'}`,
+        efficiency: { slide: `${side}² level-0, 100 % tissue, TTA ×2, block 1024`, endToEndMs: Math.round(e2e.stats.totalMs), ortMsInRun: Math.round(e2e.stats.ortMs), pureOrtMsRerun: Math.round(pureEff), efficiencyVsInRunOrt: round(e2e.stats.ortMs / e2e.stats.totalMs), readMs: Math.round(e2e.stats.readMs), modelRuns: e2e.stats.modelRuns, tilesRun: e2e.stats.tilesRun, tilesReused: e2e.stats.tilesReused },
         proportionality: { slide: `${side}² level-0, TTA ×1`, ms100: Math.round(t100.stats.totalMs), ms30: Math.round(t30.stats.totalMs), tiles100: t100.stats.tilesRun, tiles30: t30.stats.tilesRun, skipped30: t30.stats.tilesSkipped },
-        region: { window: '2048² level-0 at downsample 3 (683² grid), TTA ×4', endToEndMs: Math.round(reg.stats.totalMs), ortMsInRun: Math.round(reg.stats.ortMs), pureOrtMsRerun: Math.round(pureReg), ratioVsRerun: round(reg.stats.totalMs / pureReg), modelRuns: reg.stats.modelRuns, tiles: reg.stats.tilesRun },
+        region: { window: '2048² level-0 at downsample 3 (683² grid), TTA ×4', endToEndMs: Math.round(reg.stats.totalMs), ortMsInRun: Math.round(reg.stats.ortMs), pureOrtMsRerun: Math.round(pureReg), ratioVsInRunOrt: round(reg.stats.totalMs / reg.stats.ortMs), modelRuns: reg.stats.modelRuns, tiles: reg.stats.tilesRun },
         rss: { small: rssSmall, large: rssLarge, note: '4 % tissue so that the 40k² run stays short; TTA ×1, blocks 1024×3072 in both' },
       },
     };

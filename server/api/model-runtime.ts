@@ -10,7 +10,7 @@ import type { WireFeature } from '../contracts/protocol.ts';
 import type { Flip } from '../contracts/model-package.ts';
 import type { Device } from '../config/server-config.ts';
 import { loadModelPackage } from '../models/model-package.ts';
-import { getModelSession, type ModelSession } from '../models/model-session.ts';
+import { acquireModelSession, releaseModelSession, type ModelSession } from '../models/model-session.ts';
 import { predictPixels, predictRegion } from '../inference/predict-region.ts';
 import { predictSlide } from '../inference/predict-slide.ts';
 import { memoryMapSource, openMapStore, type MapSource } from '../inference/map-store.ts';
@@ -49,11 +49,13 @@ export function objectsToFeatures(objects: RasterObject[], src: MapSource, ctx: 
 
 export async function loadModelRuntime(version: string, dir: string, options: { device: Device; dataDir: string; threads?: number }): Promise<ModelRuntime> {
   const pkg = await loadModelPackage(dir);
-  const session: ModelSession = await getModelSession(pkg, { device: options.device, ...(options.threads ? { threads: options.threads } : {}) });
   const m = pkg.manifest;
   const className = foregroundClassName(m, 'Glomerulus');
+  // Counted: dispose() gives it back, and the last runtime to do so ends its worker thread.
+  const session: ModelSession = await acquireModelSession(pkg, { device: options.device, ...(options.threads ? { threads: options.threads } : {}) });
   const members = [{ session, downsample: m.input.downsample }];
   const flipsFor = (o: PredictRegionOptions): Flip[] | undefined => (o.tta === false ? ['none'] : undefined);
+  let disposed = false;
   const post = (o: PredictRegionOptions) => ({ threshold: o.threshold ?? m.inference.threshold, ...(o.minAreaPx !== undefined ? { minAreaPx0: o.minAreaPx } : {}) });
 
   return {
@@ -91,7 +93,9 @@ export async function loadModelRuntime(version: string, dir: string, options: { 
       }
     },
     async dispose(): Promise<void> {
-      // Sessions are cached by models/model-session.ts per package folder; they are released at shutdown.
+      if (disposed) return;
+      disposed = true;
+      await releaseModelSession(session);
     },
   };
 }

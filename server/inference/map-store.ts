@@ -1,57 +1,53 @@
-// Prediction maps on disk: an OME-Zarr (NGFF 0.5, Zarr v3) group with three single-level images —
-// `probability`, `energy` (negative energy, NaN where no tile ran) and `tta-std` — float32, y/x,
-// on the prediction grid (scale = the downsample, in level-0 pixels). Written block by block by
-// whole-slide prediction into a temporary sibling directory that is renamed when complete, so a
-// crashed run never leaves a store that looks finished. Reading goes through a bounded cache of
-// decoded chunks: object extraction reads a small crop around every component, several times for the
-// local-Otsu step, and decoding whole 512² zstd chunks of three maps for each of those reads made it
-// cost minutes per slide. See docs/inference.md.
-import { rename, rm, stat } from 'node:fs/promises';
+// Prediction maps on disk: a Zarr v2 group holding three single-level OME-Zarr NGFF 0.4 images —
+// `probability`, `energy` (negative energy; NaN where no tile ran) and `tta-std` — float32, y/x, on
+// the prediction grid, each written by the slide store's map writer (slides/ngff-array.ts: 512²
+// chunks, zstd, compressed in the slide worker pool), so they open like slides do (zarrita,
+// zarr-python 2, napari). The root `.zattrs` holds the `loupe` block (size, downsample, origin,
+// provenance). Written block by block by whole-slide prediction into a temporary sibling directory
+// that is renamed when complete, so a crashed run never leaves a store that looks finished. Reading
+// goes through a bounded cache of decoded chunks: object extraction reads a small crop around every
+// component, several times for the local-Otsu step, and decoding whole 512² chunks of three maps for
+// each of those reads made it cost minutes per slide. See docs/inference.md.
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as zarr from 'zarrita';
 import FileSystemStore from '@zarrita/storage/fs';
 import { AppError } from '../contracts/errors.ts';
 import { createChunkCache, type ChunkCache } from '../slides/chunk-cache.ts';
+import { createNgffArray, type NgffArrayWriter } from '../slides/ngff-array.ts';
 import { createMaps, type PredictionMaps } from './maps.ts';
 import type { GridRect } from './pixel-source.ts';
 
 export const MAP_NAMES = ['probability', 'energy', 'tta-std'] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 
+/**
+ * Store layout version: 2 = Zarr v2 / NGFF 0.4 (this writer); 1 = the earlier Zarr v3 / NGFF 0.5
+ * layout (same paths and attributes), still readable.
+ */
+export const MAP_STORE_VERSION = 2;
+
 /** The `loupe` block of the store's root attributes. */
 export interface MapStoreMeta {
   kind: 'prediction-maps';
-  storeVersion: 1;
+  storeVersion: 1 | 2;
   width: number;
   height: number;
   /** Level-0 pixels per map pixel; map pixel (0, 0) starts at level-0 `origin0`. */
   downsample: number;
   origin0: { x: number; y: number };
+  /** µm per map pixel (null when the slide's pixel size is unknown). */
   mpp: number | null;
   /** Free-form provenance: model names/versions, flips, software version. */
   provenance: Record<string, unknown>;
 }
 
-type Float32Arr = zarr.Array<'float32', FileSystemStore>;
-
-function multiscale(name: string, downsample: number): Record<string, unknown> {
-  return {
-    ome: {
-      version: '0.5',
-      multiscales: [
-        {
-          name,
-          axes: [
-            { name: 'y', type: 'space' },
-            { name: 'x', type: 'space' },
-          ],
-          datasets: [{ path: '0', coordinateTransformations: [{ type: 'scale', scale: [downsample, downsample] }] }],
-        },
-      ],
-    },
-  };
-}
+/**
+ * Value of pixels no block wrote (and of edge-chunk padding): probability and std 0 (background),
+ * energy NaN (unknown — never 0, which would read as a confident prediction).
+ */
+const FILL: Record<MapName, number> = { probability: 0, energy: Number.NaN, 'tta-std': 0 };
 
 export interface MapStoreWriter {
   readonly path: string;
@@ -63,58 +59,76 @@ export interface MapStoreWriter {
   abort(): Promise<void>;
 }
 
-export async function createMapStore(path: string, meta: Omit<MapStoreMeta, 'kind' | 'storeVersion'>, chunk = 512): Promise<MapStoreWriter> {
+export interface CreateMapStoreOptions {
+  /** Chunk side in map pixels (default 512, as slides). */
+  chunk?: number;
+  /** Compression threads: 0 = this thread; default the process-wide slide worker pool. */
+  workers?: number;
+}
+
+export async function createMapStore(path: string, meta: Omit<MapStoreMeta, 'kind' | 'storeVersion'>, options: CreateMapStoreOptions = {}): Promise<MapStoreWriter> {
+  const chunk = options.chunk ?? 512;
   const final = resolve(path);
   if (await stat(final).then(() => true, () => false)) {
     throw new AppError('E_OUTPUT_EXISTS', `${final} already exists; remove it or choose another output folder`);
   }
   const tmp = join(dirname(final), `.${basename(final)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const store = new FileSystemStore(tmp);
-  const full: MapStoreMeta = { kind: 'prediction-maps', storeVersion: 1, ...meta };
-  const root = await zarr.create(zarr.root(store), { attributes: { loupe: full } });
-  const arrays = new Map<MapName, Float32Arr>();
-  for (const name of MAP_NAMES) {
-    const group = await zarr.create(root.resolve(name), { attributes: multiscale(name, meta.downsample) });
-    const arr = await zarr.create(group.resolve('0'), {
-      shape: [meta.height, meta.width],
-      chunkShape: [chunk, chunk],
-      dtype: 'float32',
-      fillValue: 0,
-      codecs: [
-        { name: 'bytes', configuration: { endian: 'little' } },
-        { name: 'zstd', configuration: { level: 1, checksum: false } },
-      ],
-      dimensionNames: ['y', 'x'],
-    });
-    arrays.set(name, arr);
+  await mkdir(tmp, { recursive: true });
+  const full: MapStoreMeta = { kind: 'prediction-maps', storeVersion: MAP_STORE_VERSION, ...meta };
+  const arrays = new Map<MapName, NgffArrayWriter>();
+  let state: 'open' | 'done' = 'open';
+  const abort = async (): Promise<void> => {
+    state = 'done';
+    await Promise.all([...arrays.values()].map((a) => a.abort().catch(() => undefined)));
+    await rm(tmp, { recursive: true, force: true });
+  };
+  try {
+    for (const name of MAP_NAMES) {
+      arrays.set(
+        name,
+        await createNgffArray(join(tmp, name), {
+          width: meta.width,
+          height: meta.height,
+          dtype: 'float32',
+          chunk,
+          codec: 'zstd',
+          fill: FILL[name],
+          downsample: meta.downsample,
+          // The NGFF scale is µm per level-0 pixel × downsample; the meta holds µm per map pixel.
+          mpp: meta.mpp === null ? null : meta.mpp / meta.downsample,
+          name,
+          attrs: { map: name, origin0: meta.origin0 },
+          ...(options.workers !== undefined ? { workers: options.workers } : {}),
+        }),
+      );
+    }
+  } catch (err) {
+    await abort();
+    throw err;
   }
-  let done = false;
   return {
     path: final,
     chunk,
     async write(rect, maps) {
+      if (state !== 'open') throw new AppError('E_MAP_CLOSED', `the prediction maps ${final} are already committed or aborted`);
       if (maps.width !== rect.width || maps.height !== rect.height) throw new AppError('E_INTERNAL', 'map block size does not match its rectangle');
-      const sel = [zarr.slice(rect.y, rect.y + rect.height), zarr.slice(rect.x, rect.x + rect.width)];
       const planes: [MapName, Float32Array][] = [['probability', maps.prob], ['energy', maps.energy], ['tta-std', maps.std]];
-      for (const [name, data] of planes) {
-        const arr = arrays.get(name);
-        if (arr) await zarr.set(arr, sel, { data, shape: [rect.height, rect.width], stride: [rect.width, 1] });
-      }
+      for (const [name, data] of planes) await arrays.get(name)?.writeRegion(rect.x, rect.y, rect.width, rect.height, data);
     },
     async commit() {
-      if (done) return;
-      done = true;
+      if (state !== 'open') return;
+      state = 'done';
       try {
+        for (const a of arrays.values()) await a.close();
+        await writeFile(join(tmp, '.zgroup'), JSON.stringify({ zarr_format: 2 }));
+        await writeFile(join(tmp, '.zattrs'), JSON.stringify({ loupe: full }, null, 2));
         await rename(tmp, final);
       } catch (err) {
-        await rm(tmp, { recursive: true, force: true });
-        throw new AppError('E_OUTPUT_WRITE', `could not move the prediction maps into ${final}`, { cause: err });
+        await abort();
+        throw new AppError('E_OUTPUT_WRITE', `could not finish the prediction maps in ${final}`, { cause: err });
       }
     },
-    async abort() {
-      done = true;
-      await rm(tmp, { recursive: true, force: true });
-    },
+    abort,
   };
 }
 
@@ -152,12 +166,12 @@ function parseMeta(v: unknown): MapStoreMeta {
   const o = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
   const origin = o && typeof o.origin0 === 'object' && o.origin0 !== null ? (o.origin0 as Record<string, unknown>) : undefined;
   const num = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
-  if (!o || o.kind !== 'prediction-maps' || o.storeVersion !== 1 || !num(o.width) || !num(o.height) || !num(o.downsample) || !origin || !num(origin.x) || !num(origin.y)) {
-    throw new Error('no valid loupe prediction-maps block (kind, storeVersion 1, width, height, downsample, origin0) in the root attributes');
+  if (!o || o.kind !== 'prediction-maps' || (o.storeVersion !== 1 && o.storeVersion !== 2) || !num(o.width) || !num(o.height) || !num(o.downsample) || !origin || !num(origin.x) || !num(origin.y)) {
+    throw new Error('no valid loupe prediction-maps block (kind, storeVersion 1 or 2, width, height, downsample, origin0) in the root attributes');
   }
   return {
     kind: 'prediction-maps',
-    storeVersion: 1,
+    storeVersion: o.storeVersion,
     width: o.width,
     height: o.height,
     downsample: o.downsample,
@@ -225,10 +239,11 @@ export async function openMapStore(path: string, options: OpenMapStoreOptions = 
   let meta: MapStoreMeta;
   const arrays = new Map<MapName, StoredArray>();
   try {
-    const root = await zarr.open.v3(zarr.root(store), { kind: 'group' });
+    // Zarr v2 (store version 2) or, for maps written by earlier versions, v3: zarrita tells them apart.
+    const root = await zarr.open(zarr.root(store), { kind: 'group' });
     meta = parseMeta(root.attrs.loupe);
     for (const name of MAP_NAMES) {
-      const arr = await zarr.open.v3(root.resolve(`${name}/0`), { kind: 'array' });
+      const arr = await zarr.open(root.resolve(`${name}/0`), { kind: 'array' });
       if (arr.shape.length !== 2 || arr.shape[0] !== meta.height || arr.shape[1] !== meta.width || arr.chunks.length !== 2) throw new Error(`${name} is not a ${meta.height}×${meta.width} 2-D array`);
       arrays.set(name, arr);
     }

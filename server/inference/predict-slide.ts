@@ -5,7 +5,7 @@
 // block), not by the slide. Maps go to OME-Zarr (map-store.ts) as each block finishes.
 import { AppError } from '../contracts/errors.ts';
 import type { SlideReader } from '../contracts/slide.ts';
-import { averageMaps, resampleMaps } from './maps.ts';
+import { averageMaps, copyMaps, resampleMaps } from './maps.ts';
 import { createMapStore, type MapStoreWriter } from './map-store.ts';
 import { gridSize, slidePixelSource, type GridRect } from './pixel-source.ts';
 import { sumStats, type EnsembleMember, type PredictOptions, type RegionPrediction } from './predict-region.ts';
@@ -90,8 +90,11 @@ export async function predictSlide(slide: SlideReader, members: EnsembleMember[]
   const writer: MapStoreWriter = await createMapStore(
     options.mapsPath,
     { width, height, downsample: d, origin0: { x: 0, y: 0 }, mpp: slide.info.mpp === null ? null : slide.info.mpp * d, provenance: options.provenance ?? {} },
-    MAP_CHUNK,
+    { chunk: MAP_CHUNK },
   );
+  // A block's maps are written while the next block's tiles run (the model would otherwise idle
+  // during compression and file I/O); at most one write is in flight, so memory stays one block.
+  let writing: Promise<void> | undefined;
   try {
     for (let b = 0; b < blocks.length; b++) {
       options.signal?.throwIfAborted();
@@ -110,11 +113,17 @@ export async function predictSlide(slide: SlideReader, members: EnsembleMember[]
         }
         tilesDone += runner.stats.tilesRun + runner.stats.tilesSkipped - before;
       }
-      await writer.write(rect, averageMaps(perMember));
+      // The runners reuse their map buffers on the next call: the write gets its own copy.
+      const maps = copyMaps(averageMaps(perMember));
+      await writing;
+      writing = writer.write(rect, maps);
+      writing.catch(() => {}); // surfaced by the next await
       options.onProgress?.(Math.min(tilesDone, plannedTiles), plannedTiles);
     }
+    await writing;
     await writer.commit();
   } catch (err) {
+    await writing?.catch(() => {});
     await writer.abort();
     throw err;
   }

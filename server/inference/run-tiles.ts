@@ -4,11 +4,12 @@
 // by two neighbouring blocks runs once. Orchestration only: the maths is in tile-maths.ts/maps.ts.
 import { AppError } from '../contracts/errors.ts';
 import type { Flip } from '../contracts/model-package.ts';
-import type { ModelSession } from '../models/model-session.ts';
+import type { ModelSession, TileOutput } from '../models/model-session.ts';
 import { gaussianWeights } from './gaussian.ts';
 import { BlendAccumulator, createMaps, type PredictionMaps } from './maps.ts';
 import type { GridRect, PixelSource } from './pixel-source.ts';
 import {
+  accumulateDecoded,
   accumulateTileOutput,
   createTileSums,
   DEFAULT_EMPTY_TILE_RULE,
@@ -219,9 +220,10 @@ export class TileRunner {
     const inSpec = { layout: m.input.layout, mean: m.input.mean, std: m.input.std };
     const outSpec = { layout: m.input.layout, kind: m.output.kind, channels: m.output.channels, foregroundChannel: m.output.foregroundChannel };
     let sums: TileSums = createTileSums(size);
-    const decode = (job: Job, output: Float32Array): void => {
+    const decode = (job: Job, output: TileOutput): void => {
       try {
-        accumulateTileOutput(output, size, job.flip, outSpec, sums);
+        if (output.decoded) accumulateDecoded(output.prob, output.energy, size, job.flip, sums);
+        else accumulateTileOutput(output.values, size, job.flip, outSpec, sums);
       } catch (err) {
         if (err instanceof AppError) {
           throw new AppError(err.code, `tile at grid (${job.t.x}, ${job.t.y}), flip ${job.flip}: ${err.message}`, { cause: err, details: { ...err.details, tileX: job.t.x, tileY: job.t.y } });
@@ -238,7 +240,7 @@ export class TileRunner {
     // Keep DEPTH runs queued in the model worker: while it computes, this thread decodes the
     // previous output and normalises the next input. Input buffers are transferred and come back.
     const DEPTH = 2;
-    const inflight: { job: Job; output: Promise<Float32Array> }[] = [];
+    const inflight: { job: Job; output: Promise<TileOutput> }[] = [];
     try {
       for (const job of jobs()) {
         signal?.throwIfAborted();

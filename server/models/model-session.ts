@@ -6,7 +6,9 @@ import { Worker } from 'node:worker_threads';
 import { AppError } from '../contracts/errors.ts';
 import type { ModelManifest } from '../contracts/model-package.ts';
 import type { LoadedModelPackage } from './model-package.ts';
-import type { SessionWorkerData, SessionWorkerReply, SessionWorkerRequest } from './session-worker.ts';
+import type { SessionWorkerData, SessionWorkerReply, SessionWorkerRequest, TileOutput } from './session-worker.ts';
+
+export type { TileOutput } from './session-worker.ts';
 
 export type Device = 'cpu' | 'cuda';
 
@@ -16,6 +18,13 @@ export interface SessionOptions {
   device?: Device;
   /** Where the one-line CUDA fallback warning goes (default: stderr). */
   warn?: (line: string) => void;
+  /**
+   * Let onnxruntime decode logits into probability and energy (decode-head.ts; default true). Off
+   * only to time the model exactly as it was given (benchmarks).
+   */
+  decodeHead?: boolean;
+  /** Let idle onnxruntime threads spin-wait (default: off, or LOUPE_ORT_SPIN=1). */
+  spin?: boolean;
 }
 
 type Ort = typeof import('onnxruntime-node');
@@ -35,8 +44,9 @@ export function loadOrt(): Promise<Ort> {
 export class ModelSession {
   readonly manifest: ModelManifest;
   #device: Device = 'cpu';
+  #decoded = false;
   readonly #worker: Worker;
-  readonly #pending = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: unknown) => void }>();
+  readonly #pending = new Map<number, { resolve: (v: TileOutput) => void; reject: (e: unknown) => void }>();
   readonly #ready: Promise<void>;
   #nextId = 1;
   readonly #inputSize: number;
@@ -58,6 +68,8 @@ export class ModelSession {
       inputName: pkg.manifest.input.name,
       outputName: pkg.manifest.output.name,
       dims: pkg.manifest.input.layout === 'NCHW' ? [1, 3, t, t] : [1, t, t, 3],
+      head: options.decodeHead === false ? null : pkg.manifest,
+      spin: options.spin ?? process.env.LOUPE_ORT_SPIN === '1',
     };
     this.#worker = new Worker(new URL('./session-worker-boot.mjs', import.meta.url), { workerData: data });
     const warn = options.warn ?? ((l: string) => process.stderr.write(`${l}\n`));
@@ -66,6 +78,7 @@ export class ModelSession {
         switch (m.type) {
           case 'ready':
             this.#device = m.device;
+            this.#decoded = m.decoded;
             if (m.warning) warn(m.warning);
             this.#worker.unref();
             resolve();
@@ -115,6 +128,11 @@ export class ModelSession {
     return this.#device;
   }
 
+  /** True when runs return decoded probability + energy (the decoding head is in the graph). */
+  get decoded(): boolean {
+    return this.#decoded;
+  }
+
   /** Resolves when the session is loaded and warmed up (rejects with a coded error otherwise). */
   ready(): Promise<void> {
     return this.#ready;
@@ -127,13 +145,14 @@ export class ModelSession {
 
   /**
    * Queues one normalised tile (layout as the manifest says; the buffer is transferred to the
-   * worker, so the caller must not reuse it) and resolves with the raw output values.
+   * worker, so the caller must not reuse it) and resolves with the output: raw values, or the
+   * decoded probability and energy when the head runs (see `decoded`).
    */
-  async run(input: Float32Array): Promise<Float32Array> {
+  async run(input: Float32Array): Promise<TileOutput> {
     await this.#ready;
     if (this.#dead) throw this.#dead;
     const id = this.#nextId++;
-    return new Promise<Float32Array>((resolve, reject) => {
+    return new Promise<TileOutput>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       this.#worker.ref();
       const msg: SessionWorkerRequest = { type: 'run', id, input };
@@ -160,7 +179,7 @@ async function createSession(pkg: LoadedModelPackage, options: SessionOptions): 
 
 /** A cached session for the package (keyed by folder, ONNX hash, threads and device). */
 export function getModelSession(pkg: LoadedModelPackage, options: SessionOptions = {}): Promise<ModelSession> {
-  const key = `${pkg.dir}|${pkg.manifest.provenance.onnxSha256}|${pkg.onnx.length}|${options.threads ?? 0}|${options.device ?? 'cpu'}`;
+  const key = `${pkg.dir}|${pkg.manifest.provenance.onnxSha256}|${pkg.onnx.length}|${options.threads ?? 0}|${options.device ?? 'cpu'}|${options.decodeHead !== false}|${options.spin ?? process.env.LOUPE_ORT_SPIN === '1'}`;
   let hit = cache.get(key);
   if (!hit) {
     hit = createSession(pkg, options);
@@ -178,4 +197,58 @@ export async function releaseModelSessions(): Promise<void> {
     const s = await p.catch(() => undefined);
     await s?.release();
   }
+}
+
+// --- Giving one session back -------------------------------------------------------------------
+// getModelSession's sessions live until releaseModelSessions (fine for a CLI run). A long-running
+// server swaps model versions, so it takes sessions with acquireModelSession and gives each back with
+// releaseModelSession: when the last holder gives a session back, it leaves the cache and its worker
+// thread (and the onnxruntime memory in it) is terminated. Holders are counted per cache entry and
+// synchronously, so a session being handed to a new holder is never released under it.
+
+const holders = new Map<Promise<ModelSession>, number>();
+const entryOf = new WeakMap<ModelSession, Promise<ModelSession>>();
+
+/**
+ * Like getModelSession (the same shared, cached session), but counted: give it back with
+ * releaseModelSession. Do not mix with direct getModelSession use of the same package in one
+ * process: a direct user is not counted and would lose the session when the counted ones release it.
+ */
+export async function acquireModelSession(pkg: LoadedModelPackage, options: SessionOptions = {}): Promise<ModelSession> {
+  const entry = getModelSession(pkg, options);
+  holders.set(entry, (holders.get(entry) ?? 0) + 1);
+  try {
+    const session = await entry;
+    entryOf.set(session, entry);
+    return session;
+  } catch (err) {
+    const n = (holders.get(entry) ?? 1) - 1;
+    if (n > 0) holders.set(entry, n);
+    else holders.delete(entry);
+    throw err;
+  }
+}
+
+/**
+ * Gives back a session taken with acquireModelSession. The last holder's release removes it from the
+ * cache (the next getModelSession/acquireModelSession loads a fresh one) and terminates its worker.
+ * Sessions never acquired are left alone (releaseModelSessions ends those).
+ */
+export async function releaseModelSession(session: ModelSession): Promise<void> {
+  const entry = entryOf.get(session);
+  if (!entry) return;
+  const n = (holders.get(entry) ?? 1) - 1;
+  if (n > 0) {
+    holders.set(entry, n);
+    return;
+  }
+  holders.delete(entry);
+  entryOf.delete(session);
+  for (const [key, value] of cache) if (value === entry) cache.delete(key);
+  await session.release();
+}
+
+/** Sessions currently loaded (each owns one worker thread); for tests and status pages. */
+export function loadedModelSessionCount(): number {
+  return cache.size;
 }

@@ -148,5 +148,8 @@ test('--device cuda falls back to CPU with one warning line when the CUDA provid
   assert.match(warnings[0] ?? '', /^loupe: warning: CUDA execution provider unavailable .*; running on CPU$/);
   assert.ok(!(warnings[0] ?? '').includes('\n'));
   const out = await session.run(new Float32Array(3 * 32 * 32));
-  assert.equal(out.length, 2 * 32 * 32);
+  // A two-class logits model: onnxruntime decodes it (probability + energy per pixel).
+  assert.ok(out.decoded);
+  assert.equal(out.prob.length, 32 * 32);
+  assert.equal(out.energy.length, 32 * 32);
 });
