@@ -92,6 +92,8 @@ export interface EpochLog {
   stepSeconds: number;
   /** Share of the epoch's training-loop time spent waiting for batches (validation excluded). */
   loaderShare: number;
+  /** End-of-epoch validation (export, session, forward over the validation tiles). */
+  validationSeconds: number;
 }
 
 export interface FoldResult {
@@ -314,7 +316,9 @@ async function trainFold(
       config.progress?.(state.iteration, total, `fold ${fold} epoch ${epoch + 1}/${config.epochs} loss ${res.loss.toFixed(3)}`);
     }
     const loopMs = performance.now() - loop0;
+    const v0 = performance.now();
     const v = await validateWeights(spec, state.weights, state.running, val, valDraws, { sampler: config.sampler, stats, batchSize: config.batchSize });
+    const validationMs = performance.now() - v0;
     const improved = v.dice > state.best.dice;
     if (improved) state.best = { dice: v.dice, epoch: epoch + 1, weights: clone(state.weights), running: cloneStats(state.running) };
     state.epoch = epoch + 1;
@@ -322,6 +326,7 @@ async function trainFold(
     const entry: EpochLog = {
       fold, epoch: epoch + 1, iteration: state.iteration, trainLoss: mean(losses), trainDice: mean(dices), valDice: v.dice, lr: sched.lr, best: improved,
       seconds, stepSeconds: stepMs / 1000 / Math.max(1, losses.length), loaderShare: stream.waitMs / Math.max(loopMs, 1e-9),
+      validationSeconds: validationMs / 1000,
     };
     logs.push(entry);
     await appendFile(logPath, `${JSON.stringify(entry)}\n`);
