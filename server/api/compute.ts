@@ -5,6 +5,7 @@
 import type { RegionPx, SlideReader } from '../contracts/slide.ts';
 import type { WireFeature } from '../contracts/protocol.ts';
 import type { AreaGeometry, PolygonGeometry } from '../contracts/geojson.ts';
+import type { FullTrainingConfig } from '../config/server-config.ts';
 
 export interface PredictedObject {
   /** QuPath feature with a UUID id, `measurements.energy` (mean energy) and `loupe.*` metadata. */
@@ -78,8 +79,8 @@ export interface TrainRequest {
   version: string;
   outDir: string;
   slides: TrainingSlide[];
-  /** Full mode: how long to fine-tune. */
-  full: { epochs: number; maxStepsPerEpoch: number; batchSize: number; engine: 'tfjs' | 'ort' };
+  /** Full mode: how long and how gently to fine-tune (server-config.ts `retrain.full`). */
+  full: FullTrainingConfig;
 }
 
 export interface TrainProgress {
@@ -92,9 +93,12 @@ export interface TrainProgress {
 }
 
 export interface TrainOutcome {
-  /** Validation metrics of the new version on the held-back regions, e.g. {dice}. */
+  /**
+   * Facts about the training run (trainSeconds, steps, lrMax…). The promotion gate's scores of the new
+   * version and its parent are added by the server (api/promotion-gate.ts), not by the backend.
+   */
   metrics: Record<string, number>;
-  /** The parent's metrics on the same held-back regions (the promotion baseline). */
+  /** Scores of the parent the backend computed itself, if any (the server's gate fills these in). */
   parentMetrics: Record<string, number>;
 }
 

@@ -143,6 +143,12 @@ export function createRestApp(services: Services): express.Express {
     res.setHeader('X-Loupe-Unresolved', String(unresolved));
     res.type('application/geo+json').send(JSON.stringify(featureCollection));
   }));
+  // The audit trail: every submission of the slide, oldest first, each item as received with what it
+  // did (applied, unchanged, or stale: a newer revision was already stored).
+  api.get('/slides/:id/submissions', route((req, res) => {
+    const s = services.store.requireSlide(param(req, 'id'));
+    res.json(services.store.listSubmissions(s.id));
+  }));
 
   api.get('/models', route((_req, res) => {
     res.json(services.modelList());

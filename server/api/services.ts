@@ -9,7 +9,8 @@ import { AppError } from '../contracts/errors.ts';
 import type { ServerMessageOf, ProtocolLimits } from '../contracts/protocol.ts';
 import type { RegionPx } from '../contracts/slide.ts';
 import type { ServerConfig } from '../config/server-config.ts';
-import { buildSlideLabels, shouldPromote } from '../review/training-data.ts';
+import { buildSlideLabels } from '../review/training-data.ts';
+import { runPromotionGate, type GateResult, type GateSlide } from './promotion-gate.ts';
 import { ComputeQueue } from './compute-queue.ts';
 import type { ComputeBackend, ModelRuntime, PredictRegionOptions, ProgressReport, RegionPrediction, TrainingSlide } from './compute.ts';
 import { JobRunner, type JobOrigin } from './jobs.ts';
@@ -29,6 +30,21 @@ export type PushMessage = ServerMessageOf<'job.status'> | ServerMessageOf<'train
 export interface ServerEvent {
   message: PushMessage;
   origin: JobOrigin | undefined;
+}
+
+/** The parent's side of the gate under the parent's own metric names (dice, f1, …), as `data.parentMetrics`. */
+function gateParentMetrics(g: GateResult): Record<string, number> {
+  const p = g.parent;
+  const out: Record<string, number> = {
+    validationRegions: p.validationRegions,
+    rejectedChecked: p.rejectedChecked,
+    rejectedReturned: p.rejectedReturned,
+    confirmedChecked: p.confirmedChecked,
+    confirmedMissed: p.confirmedMissed,
+  };
+  if (p.validationRegions > 0) Object.assign(out, { dice: p.dice, f1: p.f1, tp: p.tp, fp: p.fp, fn: p.fn });
+  for (const [k, v] of Object.entries(out)) if (!Number.isFinite(v)) delete out[k];
+  return out;
 }
 
 const randomSuffix = (): string => Math.random().toString(36).slice(2, 10);
@@ -337,8 +353,9 @@ export class Services {
   }
 
   /** Collects what the review taught (review/training-data.ts rules) for the given slides. */
-  async #trainingSlides(slideIds: string[], version: string): Promise<{ slides: TrainingSlide[]; leases: Lease<SlideReader>[]; counts: Record<string, unknown>[] }> {
+  async #trainingSlides(slideIds: string[], version: string): Promise<{ slides: TrainingSlide[]; gate: GateSlide[]; leases: Lease<SlideReader>[]; counts: Record<string, unknown>[] }> {
     const slides: TrainingSlide[] = [];
+    const gate: GateSlide[] = [];
     const leases: Lease<SlideReader>[] = [];
     const counts: Record<string, unknown>[] = [];
     for (const id of slideIds) {
@@ -366,9 +383,59 @@ export class Services {
         validationRegions: labels.validationRegions,
         validationTruth: labels.validationTruth,
       });
-      counts.push({ slideId: id, ...labels.counts, reviewedRegions: regions.length });
+      gate.push({
+        slideId: id,
+        reader: lease.value,
+        validationRegions: labels.validationRegions,
+        validationTruth: labels.validationTruth,
+        rejected: labels.rejected,
+        truth: [...labels.truth, ...labels.validationTruth],
+      });
+      counts.push({ slideId: id, ...labels.counts, reviewedRegions: regions.length, validationRegions: labels.validationRegions.length });
     }
-    return { slides, leases, counts };
+    return { slides, gate, leases, counts };
+  }
+
+  /** The gate of review/promotion-rule.ts on the given reviewed slides; loads the child itself when not yet stored. */
+  async #judge(child: { version: string; dir: string } | string, parent: string, gateSlides: GateSlide[], signal: AbortSignal): Promise<GateResult> {
+    const parentLease = await this.#modelLease(parent);
+    try {
+      if (typeof child === 'string') {
+        const childLease = await this.#modelLease(child);
+        try {
+          return await runPromotionGate(parentLease.value, childLease.value, gateSlides, this.config.retrain, signal);
+        } finally {
+          childLease.release();
+        }
+      }
+      const runtime = await this.compute.loadModel(child.version, child.dir);
+      try {
+        return await runPromotionGate(parentLease.value, runtime, gateSlides, this.config.retrain, signal);
+      } finally {
+        await runtime.dispose();
+      }
+    } finally {
+      parentLease.release();
+    }
+  }
+
+  /**
+   * Runs the promotion gate for a stored `candidate` against `baseline` (default: the active version)
+   * on the reviewed slides (default: every slide with corrections), without activating anything: what
+   * a retrain would have decided. Used by tests, and by an administrator re-checking a candidate.
+   */
+  async judgeVersion(candidate: string, baseline?: string, slideIds?: string[], signal: AbortSignal = new AbortController().signal): Promise<GateResult> {
+    const parent = baseline ?? this.store.activeVersion();
+    if (parent === null) throw new AppError('E_NO_MODEL', 'no model is active to compare with: give a baseline version');
+    this.store.requireModel(candidate);
+    this.store.requireModel(parent);
+    const ids = slideIds ?? [...new Set(this.store.listCorrections().map((c) => c.slideId))];
+    const { gate, leases } = await this.#trainingSlides(ids, parent);
+    try {
+      return await this.queue.run('training', (s) => this.#judge(candidate, parent, gate, s), { signal });
+    } finally {
+      for (const l of leases) l.release();
+    }
   }
 
   startTraining(mode: 'quick' | 'full', slideIds: string[] | undefined, origin?: JobOrigin): JobRecord {
@@ -385,7 +452,7 @@ export class Services {
         const parentRec = this.store.requireModel(parent);
         const version = this.#nextVersionName(parent, mode);
         const outDir = join(this.config.dataDir, 'models', version);
-        const { slides, leases, counts } = await this.#trainingSlides(ids, parent);
+        const { slides, gate, leases, counts } = await this.#trainingSlides(ids, parent);
         try {
           const outcome = await this.compute.train(
             { mode, parent: { version: parent, dir: parentRec.dir }, version, outDir, slides, full: this.config.retrain.full },
@@ -404,11 +471,22 @@ export class Services {
               },
             },
           );
-          const promoted = shouldPromote(outcome.metrics, outcome.parentMetrics, this.config.retrain.promotionTolerance);
-          this.store.addModel({ version, parent, dir: outDir, metrics: outcome.metrics, data: { job: jobId, mode, slides: counts, parentMetrics: outcome.parentMetrics }, promoted });
+          // The gate: parent and new version scored on the same reviewed regions (promotion-gate.ts).
+          progress({ phase: 'validate', step: 0, total: 1 });
+          this.#emit({ type: 'train.progress', requestId: null, jobId, phase: 'validate', step: 0, total: 1, loss: null, dice: null, eta: null }, origin);
+          const gateResult = await this.#judge({ version, dir: outDir }, parent, gate, signal);
+          const { decision } = gateResult;
+          const promoted = decision.promoted;
+          const metrics = { ...outcome.metrics, ...gateResult.metrics };
+          const parentMetrics = { ...outcome.parentMetrics, ...gateParentMetrics(gateResult) };
+          const r = this.config.retrain;
+          const tolerances = { dice: r.promotionTolerance, f1: r.promotionF1Tolerance, rejected: r.promotionRejectedTolerance, confirmed: r.promotionConfirmedTolerance };
+          const promotion = { reason: decision.reason, failed: decision.failed, tolerances };
+          this.store.addModel({ version, parent, dir: outDir, metrics, data: { job: jobId, mode, slides: counts, parentMetrics, promotion, settings: mode === 'full' ? this.config.retrain.full : {} }, promoted });
           if (promoted) await this.activateModel(version, origin);
-          this.#emit({ type: 'model.updated', requestId: null, jobId, version, parent, metrics: outcome.metrics, promoted, active: this.store.activeVersion() }, origin);
-          return { version, promoted, metrics: outcome.metrics, parentMetrics: outcome.parentMetrics };
+          this.#emit({ type: 'train.progress', requestId: null, jobId, phase: 'done', step: 1, total: 1, loss: null, dice: metrics.dice ?? null, eta: null }, origin);
+          this.#emit({ type: 'model.updated', requestId: null, jobId, version, parent, metrics, promoted, reason: decision.reason, active: this.store.activeVersion() }, origin);
+          return { version, promoted, reason: decision.reason, failed: decision.failed, metrics, parentMetrics };
         } finally {
           for (const l of leases) l.release();
         }

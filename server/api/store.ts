@@ -2,19 +2,21 @@
 // data directory holding slides, model versions, predicted objects and their review state,
 // corrections, reviewed regions and jobs. Every write that a client is told about (an ack, a job id)
 // is committed before the answer leaves; a correction submission is one transaction, so after a crash
-// it is either there whole or absent. Large blobs (model packages, slide caches) live as files next to
-// the database and only their paths are stored here. The schema evolves by numbered migrations
-// recorded in PRAGMA user_version.
+// it is either there whole or absent. Every submitted item is kept as history (submission_items), and
+// per-object revisions decide which decision is current, so a late retry never overwrites a newer
+// correction (docs/protocol.md, "Revisions, retries and stale items"). Large blobs (model packages,
+// slide caches) live as files next to the database and only their paths are stored here. The schema
+// evolves by numbered migrations recorded in PRAGMA user_version.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { AppError } from '../contracts/errors.ts';
 import type { AreaGeometry, CorrectionItem, JobState, ModelInfo, PolygonGeometry, WireFeature } from '../contracts/protocol.ts';
 import { centroidOf, containsPoint } from '../review/area-geometry.ts';
 
 /** Migration n (1-based) brings the schema from version n−1 to n. Never edit a released entry. */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE slides (
     id TEXT PRIMARY KEY,
@@ -100,6 +102,28 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX jobs_state ON jobs(state, priority, created_at);
   `,
+  // 2: correction revisions. Every submitted item is kept in submission_items (the audit trail, stale
+  // ones included); a submission remembers a hash of what it carried and the ack it got, so a retry
+  // with the same client-made id is answered the same and stores nothing twice. Items of earlier
+  // submissions survive only as their current correction: those are copied in as history.
+  `
+  ALTER TABLE submissions ADD COLUMN payload_hash TEXT;
+  ALTER TABLE submissions ADD COLUMN ack TEXT;
+  CREATE TABLE submission_items (
+    submission_id TEXT NOT NULL REFERENCES submissions(id),
+    position INTEGER NOT NULL,
+    item_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    geometry TEXT,
+    class TEXT,
+    revision INTEGER,
+    outcome TEXT NOT NULL,
+    PRIMARY KEY (submission_id, position)
+  );
+  CREATE INDEX submission_items_item ON submission_items(item_id);
+  INSERT INTO submission_items (submission_id, position, item_id, action, geometry, class, revision, outcome)
+    SELECT submission_id, rowid, item_id, action, geometry, class, NULL, 'applied' FROM corrections;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -139,6 +163,48 @@ export interface CorrectionRecord {
   class: string | null;
   revision: number;
   updatedAt: string;
+}
+
+/**
+ * What one submitted item did: `applied` changed the stored correction; `unchanged` carried exactly the
+ * stored decision at the same revision; `stale` lost to a newer stored revision (kept here only).
+ */
+export type SubmissionOutcome = 'applied' | 'unchanged' | 'stale';
+
+/** A stored correction newer than a submitted item, as reported in the ack's `stale` list. */
+export interface StaleItem {
+  id: string;
+  revision: number;
+  submissionId: string;
+}
+
+export interface SubmitResult {
+  submissionId: string;
+  accepted: string[];
+  stale: StaleItem[];
+  /** True when this was a retry of a stored submission: nothing was written, the first ack is repeated. */
+  duplicate: boolean;
+}
+
+/** One item of a submission as received, with what it did (the audit trail). */
+export interface SubmissionItemRecord {
+  submissionId: string;
+  position: number;
+  itemId: string;
+  action: CorrectionItem['action'];
+  geometry: AreaGeometry | null;
+  class: string | null;
+  /** As submitted; null for clients that send no revisions. */
+  revision: number | null;
+  outcome: SubmissionOutcome;
+}
+
+export interface SubmissionRecord {
+  id: string;
+  slideId: string;
+  requestId: string | null;
+  createdAt: string;
+  items: SubmissionItemRecord[];
 }
 
 export interface ReviewedRegionRecord {
@@ -184,6 +250,7 @@ function parseJson<T>(text: string | null, fallback: T): T {
 interface SlideRow { id: string; name: string; path: string; width: number | null; height: number | null; mpp: number | null; format: string | null; status: SlideStatus; error: string | null; created_at: string }
 interface ModelRow { version: string; parent: string | null; dir: string; metrics: string; data: string; promoted: number; created_at: string }
 interface CorrectionRow { item_id: string; slide_id: string; submission_id: string; action: CorrectionItem['action']; geometry: string | null; class: string | null; revision: number; updated_at: string }
+interface SubmissionItemRow { submission_id: string; position: number; item_id: string; action: CorrectionItem['action']; geometry: string | null; class: string | null; revision: number | null; outcome: SubmissionOutcome }
 interface RegionRow { id: string; slide_id: string; submission_id: string; geometry: string; created_at: string }
 interface ObjectRow { id: string; slide_id: string; model_version: string; energy: number; feature: string; seen: number; reviewed: number }
 interface JobRow { id: string; kind: string; state: JobState; priority: number; params: string; progress: string; result: string | null; error: string | null; created_at: string; started_at: string | null; finished_at: string | null }
@@ -191,6 +258,7 @@ interface JobRow { id: string; kind: string; state: JobState; priority: number; 
 const toSlide = (r: SlideRow): SlideRecord => ({ id: r.id, name: r.name, path: r.path, width: r.width, height: r.height, mpp: r.mpp, format: r.format, status: r.status, error: r.error, createdAt: r.created_at });
 const toModel = (r: ModelRow): ModelRecord => ({ version: r.version, parent: r.parent, dir: r.dir, metrics: parseJson(r.metrics, {}), data: parseJson(r.data, {}), promoted: r.promoted === 1, createdAt: r.created_at });
 const toCorrection = (r: CorrectionRow): CorrectionRecord => ({ itemId: r.item_id, slideId: r.slide_id, submissionId: r.submission_id, action: r.action, geometry: parseJson<AreaGeometry | null>(r.geometry, null), class: r.class, revision: r.revision, updatedAt: r.updated_at });
+const toSubmissionItem = (r: SubmissionItemRow): SubmissionItemRecord => ({ submissionId: r.submission_id, position: r.position, itemId: r.item_id, action: r.action, geometry: parseJson<AreaGeometry | null>(r.geometry, null), class: r.class, revision: r.revision, outcome: r.outcome });
 const toRegion = (r: RegionRow): ReviewedRegionRecord => ({ id: r.id, slideId: r.slide_id, submissionId: r.submission_id, geometry: parseJson<PolygonGeometry>(r.geometry, { type: 'Polygon', coordinates: [] }), createdAt: r.created_at });
 const toObject = (r: ObjectRow): StoredObject => ({ id: r.id, slideId: r.slide_id, modelVersion: r.model_version, energy: r.energy, feature: parseJson<WireFeature>(r.feature, { type: 'Feature', id: r.id, geometry: { type: 'Polygon', coordinates: [] }, properties: { objectType: 'annotation' } }), seen: r.seen === 1, reviewed: r.reviewed === 1 });
 const toJob = (r: JobRow): JobRecord => ({ id: r.id, kind: r.kind, state: r.state, priority: r.priority, params: parseJson(r.params, {}), progress: parseJson(r.progress, {}), result: parseJson(r.result, null), error: parseJson(r.error, null), createdAt: r.created_at, startedAt: r.started_at, finishedAt: r.finished_at });
@@ -399,43 +467,85 @@ export class Store {
   // --- corrections ---------------------------------------------------------------------------
 
   /**
-   * Stores one submission atomically: every item (upserted by id, so a resubmission is harmless and
-   * a later change of mind wins) and every reviewed region, and marks the covered objects reviewed.
-   * Returns after the commit (synchronous = FULL), which is what makes the ack trustworthy.
+   * Stores one submission atomically: every item in the submission history, the corrections it makes
+   * newer (upserted by object id), every reviewed region, and marks the covered objects reviewed.
+   * Which decision an object keeps (docs/protocol.md, "Revisions"): an item with a `revision` replaces
+   * the stored correction only when its revision is higher, or equal with a greater submission id (so
+   * the outcome does not depend on arrival order); otherwise it is acknowledged and reported `stale`.
+   * An item without one replaces it as before (clients without revisions: the last submission wins),
+   * the stored revision counting its changes. A `submissionId` the client made is an idempotency key:
+   * a retry carrying the same content gets the first answer and writes nothing; other content under a
+   * known id is refused. Returns after the commit (synchronous = FULL), which makes the ack trustworthy.
    */
-  submitCorrections(slideId: string, requestId: string | null, reviewedRegions: PolygonGeometry[], items: CorrectionItem[]): { submissionId: string; accepted: string[] } {
+  submitCorrections(slideId: string, requestId: string | null, reviewedRegions: PolygonGeometry[], items: CorrectionItem[], options: { submissionId?: string } = {}): SubmitResult {
     this.requireSlide(slideId);
     for (const it of items) {
       if ((it.action === 'edited' || it.action === 'added') && !it.geometry) {
         throw new AppError('E_GEOJSON_INVALID', `item ${it.id}: action "${it.action}" needs a geometry (the new outline in level-0 pixels)`);
       }
     }
-    const submissionId = randomUUID();
+    // Ids are compared as strings for tie-breaks: one case for every client.
+    const submissionId = options.submissionId?.toLowerCase() ?? randomUUID();
+    const payloadHash = createHash('sha256').update(JSON.stringify({ slideId, reviewedRegions, items })).digest('hex');
     const t = now();
-    this.#db.transaction(() => {
-      this.#db.prepare('INSERT INTO submissions (id, slide_id, request_id, item_count, created_at) VALUES (?, ?, ?, ?, ?)').run(submissionId, slideId, requestId, items.length, t);
+    return this.#db.transaction((): SubmitResult => {
+      const prior = this.#db.prepare('SELECT slide_id, payload_hash, ack FROM submissions WHERE id = ?').get(submissionId) as { slide_id: string; payload_hash: string | null; ack: string | null } | undefined;
+      if (prior) {
+        if (prior.payload_hash !== payloadHash || prior.ack === null) {
+          throw new AppError('E_SUBMISSION_REUSED', `submission ${submissionId} was already stored with other content; make a new submissionId for new corrections (keep one only for retries of the same submission)`);
+        }
+        const ack = JSON.parse(prior.ack) as { accepted: string[]; stale: StaleItem[] };
+        return { submissionId, accepted: ack.accepted, stale: ack.stale, duplicate: true };
+      }
+      this.#db.prepare('INSERT INTO submissions (id, slide_id, request_id, item_count, created_at, payload_hash) VALUES (?, ?, ?, ?, ?, ?)').run(submissionId, slideId, requestId, items.length, t, payloadHash);
+      const current = this.#db.prepare('SELECT slide_id, submission_id, action, geometry, class, revision FROM corrections WHERE item_id = ?');
       const upsert = this.#db.prepare(`
         INSERT INTO corrections (item_id, slide_id, submission_id, action, geometry, class, revision, updated_at)
-        VALUES (@id, @slide, @sub, @action, @geometry, @class, 1, @t)
+        VALUES (@id, @slide, @sub, @action, @geometry, @class, @revision, @t)
         ON CONFLICT(item_id) DO UPDATE SET
           submission_id = excluded.submission_id, action = excluded.action, geometry = excluded.geometry,
-          class = excluded.class, updated_at = excluded.updated_at,
-          revision = corrections.revision + (corrections.action IS NOT excluded.action OR corrections.geometry IS NOT excluded.geometry OR corrections.class IS NOT excluded.class)
-        WHERE corrections.slide_id = excluded.slide_id`);
+          class = excluded.class, revision = excluded.revision, updated_at = excluded.updated_at`);
+      const history = this.#db.prepare('INSERT INTO submission_items (submission_id, position, item_id, action, geometry, class, revision, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
       const markReviewed = this.#db.prepare('UPDATE objects SET reviewed = 1 WHERE id = ? AND slide_id = ?');
-      for (const it of items) {
-        const r = upsert.run({ id: it.id, slide: slideId, sub: submissionId, action: it.action, geometry: it.geometry ? JSON.stringify(it.geometry) : null, class: it.class ?? null, t });
-        if (r.changes === 0) throw new AppError('E_CORRECTION_CONFLICT', `item ${it.id} was already submitted for another slide; object ids are per slide`);
+      const stale: StaleItem[] = [];
+      items.forEach((it, position) => {
+        const geometry = it.geometry ? JSON.stringify(it.geometry) : null;
+        const cls = it.class ?? null;
+        const cur = current.get(it.id) as { slide_id: string; submission_id: string; action: string; geometry: string | null; class: string | null; revision: number } | undefined;
+        if (cur && cur.slide_id !== slideId) throw new AppError('E_CORRECTION_CONFLICT', `item ${it.id} was already submitted for another slide; object ids are per slide`);
+        const same = cur !== undefined && cur.action === it.action && cur.geometry === geometry && cur.class === cls;
+        let outcome: SubmissionOutcome;
+        let revision: number;
+        if (it.revision === undefined) {
+          outcome = 'applied';
+          revision = cur ? cur.revision + (same ? 0 : 1) : 1;
+        } else {
+          revision = it.revision;
+          if (!cur || it.revision > cur.revision || (it.revision === cur.revision && !same && submissionId > cur.submission_id)) outcome = 'applied';
+          else outcome = it.revision === cur.revision && same ? 'unchanged' : 'stale';
+        }
+        if (outcome === 'applied') upsert.run({ id: it.id, slide: slideId, sub: submissionId, action: it.action, geometry, class: cls, revision, t });
+        else if (outcome === 'stale' && cur) stale.push({ id: it.id, revision: cur.revision, submissionId: cur.submission_id });
+        history.run(submissionId, position, it.id, it.action, geometry, cls, it.revision ?? null, outcome);
         markReviewed.run(it.id, slideId);
-      }
+      });
       const insRegion = this.#db.prepare('INSERT INTO reviewed_regions (id, slide_id, submission_id, geometry, created_at) VALUES (?, ?, ?, ?, ?)');
       for (const g of reviewedRegions) insRegion.run(randomUUID(), slideId, submissionId, JSON.stringify(g), t);
       if (reviewedRegions.length > 0) {
         const open = this.#db.prepare('SELECT id, cx, cy FROM objects WHERE slide_id = ? AND reviewed = 0').all(slideId) as { id: string; cx: number; cy: number }[];
         for (const o of open) if (reviewedRegions.some((g) => containsPoint(g, [o.cx, o.cy]))) markReviewed.run(o.id, slideId);
       }
+      const accepted = items.map((i) => i.id);
+      this.#db.prepare('UPDATE submissions SET ack = ? WHERE id = ?').run(JSON.stringify({ accepted, stale }), submissionId);
+      return { submissionId, accepted, stale, duplicate: false };
     })();
-    return { submissionId, accepted: items.map((i) => i.id) };
+  }
+
+  /** A slide's submissions, oldest first, each with every item as received and what it did. */
+  listSubmissions(slideId: string): SubmissionRecord[] {
+    const subs = this.#db.prepare('SELECT id, slide_id, request_id, created_at FROM submissions WHERE slide_id = ? ORDER BY created_at, rowid').all(slideId) as { id: string; slide_id: string; request_id: string | null; created_at: string }[];
+    const itemsOf = this.#db.prepare('SELECT * FROM submission_items WHERE submission_id = ? ORDER BY position');
+    return subs.map((r) => ({ id: r.id, slideId: r.slide_id, requestId: r.request_id, createdAt: r.created_at, items: (itemsOf.all(r.id) as SubmissionItemRow[]).map(toSubmissionItem) }));
   }
 
   listCorrections(slideId?: string): CorrectionRecord[] {

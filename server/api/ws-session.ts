@@ -162,9 +162,10 @@ class Session {
           if (msg.items.length > this.#services.limits.maxCorrectionItems) {
             throw new AppError('E_LIMIT_CORRECTIONS', `${msg.items.length} items exceed the limit of ${this.#services.limits.maxCorrectionItems} per submission; submit in parts`);
           }
-          // Synchronous commit (synchronous = FULL) before the ack is sent.
-          const r = this.#services.store.submitCorrections(msg.slide, msg.requestId, msg.reviewedRegions, msg.items);
-          this.send({ type: 'corrections.ack', requestId: msg.requestId, slide: msg.slide, accepted: r.accepted, submissionId: r.submissionId });
+          // Synchronous commit (synchronous = FULL) before the ack is sent. A retry of a stored
+          // submission (same submissionId) gets the first ack again: the client can stop retrying.
+          const r = this.#services.store.submitCorrections(msg.slide, msg.requestId, msg.reviewedRegions, msg.items, { submissionId: msg.submissionId });
+          this.send({ type: 'corrections.ack', requestId: msg.requestId, slide: msg.slide, accepted: r.accepted, submissionId: r.submissionId, stale: r.stale });
         });
       case 'train.start':
         return this.#guarded(msg.requestId, async () => {

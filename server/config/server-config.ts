@@ -18,17 +18,41 @@ export interface RetrainConfig {
   pseudoLabelQuantile: number;
   /** Share of reviewed regions held back for validation (deterministic by region id). */
   validationShare: number;
-  /** A new version is promoted when its validation Dice ≥ parent's − this tolerance. */
+  /**
+   * The promotion gate (server/review/promotion-rule.ts): a new version is made active only if, on the
+   * held-back reviewed regions, its pixel Dice ≥ parent's − this tolerance, … (not 0: an *accepted*
+   * object's truth is the parent's own outline, so the parent scores Dice ≈ 1 there and any change of
+   * outline, even a better one, would count against the new version; 0.03 ≈ 1 px on a 100-px object.)
+   */
   promotionTolerance: number;
+  /** … its instance F1 at IoU 0.5 ≥ parent's − this tolerance, … */
+  promotionF1Tolerance: number;
+  /** … it brings back at most this many more rejected objects than the parent does (0 = none), … */
+  promotionRejectedTolerance: number;
+  /** … and it misses at most this many more confirmed (accepted/edited/added) objects than the parent. */
+  promotionConfirmedTolerance: number;
+  /** Rejected and confirmed objects re-predicted by the gate per retrain (the most recent of each kind), to bound its time. */
+  promotionMaxObjectsChecked: number;
   /** Full fine-tuning (train.start mode "full") as a server job: short, from the active model. */
   full: FullTrainingConfig;
 }
 
+/**
+ * A full retrain is a fine-tune of the parent, not training from scratch: a peak learning rate a tenth
+ * of the from-scratch one (training/optim/one-cycle.ts DEFAULT_ONE_CYCLE, 1e-3), a short warm-up, and
+ * a bounded number of steps (the pathologist waits for it: ~2–3 min on 2 CPU cores at tile 256).
+ */
 export interface FullTrainingConfig {
   epochs: number;
   maxStepsPerEpoch: number;
   batchSize: number;
   engine: 'tfjs' | 'ort';
+  /** Peak learning rate of the one-cycle schedule. */
+  lrMax: number;
+  /** Share of the steps spent warming up from lrMax/25 to lrMax (the one-cycle `pctStart`). */
+  warmupShare: number;
+  /** Random (non-object) tiles per slide and epoch; most of them are drawn inside reviewed regions. */
+  regionTiles: number;
 }
 
 export interface ServerConfig {
@@ -71,7 +95,17 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   limits: DEFAULT_LIMITS,
   maxConnections: 200,
   computeConcurrency: 2,
-  retrain: { pseudoLabelMinEnergy: null, pseudoLabelQuantile: 0.5, validationShare: 0.2, promotionTolerance: 0, full: { epochs: 3, maxStepsPerEpoch: 40, batchSize: 4, engine: 'ort' } },
+  retrain: {
+    pseudoLabelMinEnergy: null,
+    pseudoLabelQuantile: 0.5,
+    validationShare: 0.2,
+    promotionTolerance: 0.03,
+    promotionF1Tolerance: 0,
+    promotionRejectedTolerance: 0,
+    promotionConfirmedTolerance: 0,
+    promotionMaxObjectsChecked: 100,
+    full: { epochs: 2, maxStepsPerEpoch: 20, batchSize: 4, engine: 'ort', lrMax: 1e-4, warmupShare: 0.1, regionTiles: 24 },
+  },
 };
 
 export interface ServerConfigInput {
@@ -111,6 +145,18 @@ export function loadServerConfig(input: ServerConfigInput = {}): Readonly<Server
   if (limits.hardFrameBytes < limits.maxFrameBytes) throw new AppError('E_ARG_INVALID', 'limit hardFrameBytes must be ≥ maxFrameBytes');
   const retrain: RetrainConfig = { ...d.retrain, ...input.retrain, full: { ...d.retrain.full, ...input.retrain?.full } };
   if (!(retrain.validationShare >= 0 && retrain.validationShare < 1)) throw new AppError('E_ARG_INVALID', `validationShare must be in [0, 1), got ${retrain.validationShare}`);
+  for (const k of ['promotionTolerance', 'promotionF1Tolerance', 'promotionRejectedTolerance', 'promotionConfirmedTolerance'] as const) {
+    if (!(retrain[k] >= 0 && Number.isFinite(retrain[k]))) throw new AppError('E_ARG_INVALID', `retrain.${k} must be a finite number ≥ 0, got ${retrain[k]}`);
+  }
+  if (!(Number.isInteger(retrain.promotionMaxObjectsChecked) && retrain.promotionMaxObjectsChecked >= 0)) {
+    throw new AppError('E_ARG_INVALID', `retrain.promotionMaxObjectsChecked must be an integer ≥ 0, got ${retrain.promotionMaxObjectsChecked}`);
+  }
+  const f = retrain.full;
+  for (const k of ['epochs', 'maxStepsPerEpoch', 'batchSize', 'regionTiles'] as const) {
+    if (!(Number.isInteger(f[k]) && f[k] >= 1)) throw new AppError('E_ARG_INVALID', `retrain.full.${k} must be a positive integer, got ${f[k]}`);
+  }
+  if (!(f.lrMax > 0 && f.lrMax < 1)) throw new AppError('E_ARG_INVALID', `retrain.full.lrMax must be in (0, 1), got ${f.lrMax}`);
+  if (!(f.warmupShare >= 0 && f.warmupShare < 1)) throw new AppError('E_ARG_INVALID', `retrain.full.warmupShare must be in [0, 1), got ${f.warmupShare}`);
   const cfg: ServerConfig = {
     host,
     port,
@@ -121,7 +167,7 @@ export function loadServerConfig(input: ServerConfigInput = {}): Readonly<Server
     limits: Object.freeze(limits),
     maxConnections: input.maxConnections ?? d.maxConnections,
     computeConcurrency: input.computeConcurrency ?? d.computeConcurrency,
-    retrain: Object.freeze(retrain),
+    retrain: Object.freeze({ ...retrain, full: Object.freeze(retrain.full) }),
   };
   return Object.freeze(cfg);
 }

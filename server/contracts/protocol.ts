@@ -320,6 +320,9 @@ export const candidatesNextSchema = obj({
   order: lit('energy'),
 });
 
+/** Largest correction revision (fits a Java int, so clients can keep it in one). */
+export const MAX_REVISION = 2_147_483_647;
+
 export const correctionItemSchema = obj({
   /** The object's UUID: as issued by the server (candidates, predictions) or fresh for `added`. */
   id: uuid,
@@ -327,6 +330,13 @@ export const correctionItemSchema = obj({
   /** Required for edited and added; the new outline in level-0 pixels. */
   geometry: opt(areaGeometrySchema),
   class: opt(str({ min: 1, max: 200 })),
+  /**
+   * The client's edit counter for this object: 1 for its first decision, +1 for every later decision
+   * about the same object, unchanged when the same submission is retried. The stored correction changes
+   * only for a higher revision (ties: the greater submissionId), so a late retry of an older decision
+   * cannot overwrite a newer one. Absent (clients before revisions): the submission wins as before.
+   */
+  revision: opt(num({ int: true, min: 1, max: MAX_REVISION })),
 });
 export type CorrectionItem = Infer<typeof correctionItemSchema>;
 
@@ -337,6 +347,11 @@ export const correctionsSubmitSchema = obj({
   /** Areas the pathologist reviewed completely: inside them, unsubmitted pixels are background. */
   reviewedRegions: arr(polygonSchema, { max: 1000 }),
   items: arr(correctionItemSchema),
+  /**
+   * A UUID the client makes once per submission and keeps across retries: a retry with the same id is
+   * answered with the first ack and stores nothing twice. Absent: the server makes one (no dedup).
+   */
+  submissionId: opt(uuid),
 });
 
 export const trainStartSchema = obj({
@@ -427,9 +442,15 @@ export const correctionsAckSchema = obj({
   type: lit('corrections.ack'),
   requestId,
   slide: str(),
-  /** Item ids now durably stored (sent only after the database commit). */
+  /** Item ids now durably stored (sent only after the database commit); a client never resends these. */
   accepted: arr(str()),
   submissionId: str(),
+  /**
+   * Accepted items that did not change the stored correction because a newer revision of the same
+   * object was already stored (kept in the submission history only): that stored revision and the
+   * submission that made it. A client's next decision about the object should use revision + 1.
+   */
+  stale: arr(obj({ id: str(), revision: num({ int: true, min: 1 }), submissionId: str() })),
 });
 
 export const jobStateSchema = lit('queued', 'running', 'done', 'failed', 'cancelled');
@@ -463,9 +484,21 @@ export const modelUpdatedSchema = obj({
   jobId: nullable(str()),
   version: str(),
   parent: nullable(str()),
+  /**
+   * The promotion gate's numbers: the new version's (dice, f1, tp, fp, fn on the held-back reviewed
+   * regions; rejectedChecked, rejectedReturned, confirmedChecked, confirmedMissed in all reviewed
+   * regions) and its parent's on the same places (parentDice, parentF1, parentTp, parentFp, parentFn,
+   * parentRejectedReturned, parentConfirmedMissed), plus training facts (trainSeconds…).
+   */
   metrics: record(num()),
-  /** True when the new version scored no worse on held-back reviewed regions and is now active. */
+  /** True when the new version passed the promotion gate (docs/server.md) and is now active. */
   promoted: bool,
+  /**
+   * The gate's stable reason code: PROMOTED, PROMOTED_UNVALIDATED (no held-back region yet),
+   * REFUSED_F1_DROP, REFUSED_FP_INCREASE, REFUSED_REJECTED_RETURNED, REFUSED_CONFIRMED_LOST,
+   * REFUSED_DICE_DROP or REFUSED_NOT_SCORED.
+   */
+  reason: opt(str({ max: 64 })),
   active: nullable(str()),
 });
 

@@ -57,6 +57,11 @@ export interface SlideLabels {
   validationTruth: AreaGeometry[];
   /** Where the training corrections are (every corrected outline, rejected ones included). */
   focus: AreaGeometry[];
+  /**
+   * Every rejected outline, in training and validation regions alike: the promotion gate checks that
+   * a new version does not bring these back (review/promotion-rule.ts).
+   */
+  rejected: AreaGeometry[];
   pseudoLabels: AreaGeometry[];
   ignore: AreaGeometry[];
   /** Counts for provenance. */
@@ -87,6 +92,7 @@ export function buildSlideLabels(regions: ReviewRegion[], corrections: ReviewCor
   const truth: AreaGeometry[] = [];
   const validationTruth: AreaGeometry[] = [];
   const focus: AreaGeometry[] = [];
+  const rejected: AreaGeometry[] = [];
   for (const c of corrections) {
     counts[c.action]++;
     const g = c.geometry ?? byId.get(c.itemId)?.geometry;
@@ -94,6 +100,7 @@ export function buildSlideLabels(regions: ReviewRegion[], corrections: ReviewCor
       if (c.action !== 'rejected') counts.unresolved++;
       continue;
     }
+    if (c.action === 'rejected') rejected.push(g);
     if (inValidation(g)) {
       if (c.action !== 'rejected') validationTruth.push(g);
       continue;
@@ -123,6 +130,7 @@ export function buildSlideLabels(regions: ReviewRegion[], corrections: ReviewCor
     truth,
     validationTruth,
     focus,
+    rejected,
     pseudoLabels,
     ignore,
     counts,
@@ -130,8 +138,9 @@ export function buildSlideLabels(regions: ReviewRegion[], corrections: ReviewCor
 }
 
 /**
- * Promotion rule: the new version may be at most `tolerance` worse than its parent on validation
- * Dice. Without any held-back region neither has a score, and nothing shows the new one is worse:
+ * The pixel half of the promotion rule (the whole gate, with instance F1 and rejected objects, is
+ * review/promotion-rule.ts): the new version may be at most `tolerance` worse than its parent on
+ * validation Dice. Without any held-back region neither has a score, and nothing shows the new one is worse:
  * it is promoted (the pathologist asked for this retraining).
  */
 export function shouldPromote(newMetrics: Record<string, number>, parentMetrics: Record<string, number>, tolerance: number): boolean {

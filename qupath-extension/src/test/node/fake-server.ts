@@ -30,6 +30,9 @@ function send(ws: WebSocket, m: ServerMessage): void {
   ws.send(JSON.stringify(m));
 }
 
+/** submissionId → what it carried, across connections (a retry may come on a new one). */
+const submissions = new Map<string, string>();
+
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: '/ws' });
 wss.on('connection', (ws) => {
   let greeted = false;
@@ -99,9 +102,21 @@ wss.on('connection', (ws) => {
         send(ws, { type: 'candidates', requestId: m.requestId, slide: m.slide, objects: { type: 'FeatureCollection', features }, remaining: 7, modelVersion: 'v1' });
         return;
       }
-      case 'corrections.submit':
-        send(ws, { type: 'corrections.ack', requestId: m.requestId, slide: m.slide, accepted: m.items.map((i) => i.id), submissionId: `sub-${m.items.length}-${m.reviewedRegions.length}` });
+      case 'corrections.submit': {
+        // Like the real server, a retry must carry exactly what the first send did.
+        const key = m.submissionId;
+        const payload = JSON.stringify({ slide: m.slide, reviewedRegions: m.reviewedRegions, items: m.items });
+        if (key !== undefined && submissions.has(key) && submissions.get(key) !== payload) {
+          send(ws, { type: 'error', requestId: m.requestId, code: 'E_SUBMISSION_REUSED', message: `submission ${key} was sent before with other content` });
+          return;
+        }
+        const first = key === undefined || !submissions.has(key);
+        if (key !== undefined) submissions.set(key, payload);
+        // "lose-first-ack": the first send of each submission is stored but its ack is lost on the way.
+        if (m.slide === 'lose-first-ack' && first) return;
+        send(ws, { type: 'corrections.ack', requestId: m.requestId, slide: m.slide, accepted: m.items.map((i) => i.id), submissionId: m.submissionId ?? `sub-${m.items.length}-${m.reviewedRegions.length}`, stale: [] });
         return;
+      }
       case 'train.start': {
         const jobId = `job-${m.mode}`;
         send(ws, { type: 'job.status', requestId: m.requestId, jobId, kind: 'train', state: 'queued' });

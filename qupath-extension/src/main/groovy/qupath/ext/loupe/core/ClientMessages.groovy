@@ -170,13 +170,25 @@ class CorrectionItem {
     final JsonObject geometry
     /** Class name, when known. */
     final String className
+    /**
+     * This object's decision counter (1, 2, …; +1 per new decision about the object, the same across
+     * retries): the server keeps the highest, so a late retry cannot overwrite a newer decision. Null:
+     * not sent (the server then lets the last submission win, as before revisions).
+     */
+    final Integer revision
 
-    CorrectionItem(String id, String action, JsonObject geometry = null, String className = null) {
+    CorrectionItem(String id, String action, JsonObject geometry = null, String className = null, Integer revision = null) {
         if (!(action in ACTIONS)) throw new LoupeException('E_CLIENT_BAD_REQUEST', "correction action must be one of ${ACTIONS} (got ${action})")
         if (!GeoJson.isUuid(id)) throw new LoupeException('E_CLIENT_BAD_REQUEST', "correction id must be a UUID (got ${id})")
         if ((action == 'edited' || action == 'added') && geometry == null) throw new LoupeException('E_CLIENT_BAD_REQUEST', "a ${action} object needs its outline")
-        this.id = id; this.action = action; this.geometry = geometry; this.className = className
+        if (revision != null && revision < 1) throw new LoupeException('E_CLIENT_BAD_REQUEST', "correction revision must be ≥ 1 (got ${revision})")
+        this.id = id; this.action = action; this.geometry = geometry; this.className = className; this.revision = revision
     }
+
+    CorrectionItem withRevision(Integer r) { new CorrectionItem(id, action, geometry, className, r) }
+
+    /** What the decision is, independent of its revision: a new signature means a new decision. */
+    String signature() { "${action}|${geometry != null ? GeoJson.outlineSignature(geometry) : ''}|${className ?: ''}".toString() }
 
     JsonObject toJson() {
         JsonObject o = new JsonObject()
@@ -184,6 +196,7 @@ class CorrectionItem {
         o.addProperty('action', action)
         if (geometry != null) o.add('geometry', geometry)
         if (className != null) o.addProperty('class', className)
+        if (revision != null) o.addProperty('revision', revision)
         return o
     }
 
@@ -199,8 +212,11 @@ class CorrectionsSubmit extends ClientMessage {
     /** GeoJSON Polygons (level-0) the pathologist reviewed completely. */
     List<JsonObject> reviewedRegions = []
     List<CorrectionItem> items = []
+    /** A fresh UUID per submission, kept across its retries: the server answers a retry with the first ack. */
+    String submissionId
 
     protected void writeFields(JsonObject o) {
+        if (submissionId != null && !GeoJson.isUuid(submissionId)) throw new LoupeException('E_CLIENT_BAD_REQUEST', "submissionId must be a UUID (got ${submissionId})")
         o.addProperty('slide', slide)
         JsonArray rr = new JsonArray()
         for (JsonObject r : reviewedRegions) rr.add(r)
@@ -208,6 +224,7 @@ class CorrectionsSubmit extends ClientMessage {
         JsonArray it = new JsonArray()
         for (CorrectionItem i : items) it.add(i.toJson())
         o.add('items', it)
+        if (submissionId != null) o.addProperty('submissionId', submissionId)
     }
 }
 

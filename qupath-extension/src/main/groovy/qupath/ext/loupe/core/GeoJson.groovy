@@ -34,6 +34,15 @@ final class Keys {
     static final String OUTLINE = 'loupe.outline'
     /** submissionId of the corrections.ack that stored this object's review. */
     static final String SUBMITTED = 'loupe.submitted'
+    /** The revision (1, 2, …) of the latest decision about this object that was sent or is being sent. */
+    static final String REVISION = 'loupe.revision'
+    /**
+     * CorrectionItem.signature() of the decision that revision belongs to: sending the same decision
+     * again keeps the revision, a different one takes the next. Prefixed SUPERSEDED when the server
+     * reported another review's newer decision: that one is not sent again until the object changes.
+     */
+    static final String REVISION_OF = 'loupe.revisionOf'
+    static final String SUPERSEDED = 'superseded:'
     /** Computed when the server sends no area (level-0 px²). */
     static final String AREA_PX = 'areaPx'
 }

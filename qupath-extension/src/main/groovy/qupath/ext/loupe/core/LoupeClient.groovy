@@ -84,6 +84,12 @@ class LoupeClient implements AutoCloseable {
     long slideReadyTimeoutMs = TimeUnit.MINUTES.toMillis(60)
     /** Level-0 overlap between the regions of one area; larger than the largest object. */
     int overlapPx = 512
+    /** A corrections.submit unanswered this long is sent again (same submissionId and revisions). */
+    long submitTimeoutMs = TimeUnit.SECONDS.toMillis(60)
+    /** Sends of one submission before giving up, and the waits between them. */
+    int submitAttempts = 5
+    Backoff submitBackoff = new Backoff(initialMs: 1000, maxMs: 30_000)
+    private final Random random = new Random()
 
     LoupeClient(String url, String token) {
         endpoints = Endpoints.parse(url)
@@ -183,8 +189,24 @@ class LoupeClient implements AutoCloseable {
         if (slideId == null) throw new LoupeException('E_SLIDE_NOT_REGISTERED', 'corrections need a slide the server can read (this image was predicted from inline pixels): put the file inside the server\'s --slides-root')
         long max = limit('maxCorrectionItems', 5000)
         if (plan.items.size() > max) throw new LoupeException('E_LIMIT_CORRECTIONS', "${plan.items.size()} corrections exceed the server's limit of ${max}: send smaller regions")
-        return session.call(new CorrectionsSubmit(slide: slideId, reviewedRegions: reviewedRegions, items: plan.items), CorrectionsAck, requestTimeoutMs)
+        // One submissionId for every attempt: the server stores the submission once and answers each
+        // retry with the first ack. The items keep their revisions, so a retry that lands after a
+        // newer decision about the same object cannot overwrite it (the server reports it stale).
+        String submissionId = UUID.randomUUID().toString()
+        for (int attempt = 1; ; attempt++) {
+            CorrectionsSubmit msg = new CorrectionsSubmit(slide: slideId, reviewedRegions: reviewedRegions, items: plan.items, submissionId: submissionId)
+            try {
+                return session.call(msg, CorrectionsAck, submitTimeoutMs)
+            } catch (LoupeException e) {
+                long wait = e.code in RETRY_SUBMIT && attempt < submitAttempts ? submitBackoff.delayMs(attempt, random) : -1
+                if (wait < 0) throw e
+                Thread.sleep(wait)
+            }
+        }
     }
+
+    /** Failures after which the submission may or may not be stored: sending it again is safe. */
+    static final List<String> RETRY_SUBMIT = ['E_CLIENT_TIMEOUT', 'E_CONNECTION_LOST', 'E_NOT_CONNECTED', 'E_CONNECTION_FAILED']
 
     JobStatus train(String mode, List<String> slideIds = null) {
         session.call(new TrainStart(mode: mode, slides: slideIds), JobStatus, requestTimeoutMs)

@@ -2,7 +2,9 @@
 // objects), the pathologist's decisions, and the rules that turn what is in QuPath's hierarchy into a
 // corrections.submit. The state lives in each object's `loupe.*` metadata (saved with the image's
 // .qpdata), so a review survives closing QuPath; this class only adds what metadata cannot hold:
-// which ids were issued in this session (to notice deleted candidates). Pure: no QuPath, no I/O.
+// which ids were issued in this session (to notice deleted candidates) and the latest revision of
+// objects no longer there. Each sent decision carries a per-object revision (docs/protocol.md,
+// "Revisions, retries and stale items"), kept in `loupe.revision` metadata. Pure: no QuPath, no I/O.
 package qupath.ext.loupe.core
 
 import com.google.gson.JsonObject
@@ -37,8 +39,30 @@ class CorrectionsPlan {
     Map<String, Integer> counts = ['accepted': 0, 'rejected': 0, 'edited': 0, 'added': 0]
     /** Objects that could not be sent, and why (e.g. a point annotation inside the region). */
     List<String> skipped = []
+    /**
+     * Revision metadata to put on objects (by item id) before the submission is sent, so the revision
+     * survives closing QuPath (it is saved with the image) and the next decision counts on from it.
+     */
+    Map<String, Map<String, String>> revisionMetadata = [:]
 
     String summary() { "${counts.accepted} accepted, ${counts.rejected} rejected, ${counts.edited} edited, ${counts.added} added" + (skipped ? " (${skipped.size()} skipped)" : '') }
+}
+
+/** An object's latest revision and the decision (CorrectionItem.signature) it was given to. */
+@CompileStatic
+class RevisionMark {
+    final int revision
+    final String of
+    RevisionMark(int revision, String of) { this.revision = revision; this.of = of }
+
+    static RevisionMark from(Map<String, String> metadata) {
+        String r = metadata?.get(Keys.REVISION)
+        if (r == null || !(r ==~ /[1-9][0-9]{0,9}/)) return null
+        long v = Long.parseLong(r)
+        return v > Integer.MAX_VALUE ? null : new RevisionMark((int) v, metadata.get(Keys.REVISION_OF) ?: '')
+    }
+
+    Map<String, String> metadata() { [(Keys.REVISION): String.valueOf(revision), (Keys.REVISION_OF): of] }
 }
 
 @CompileStatic
@@ -46,11 +70,17 @@ class ReviewState {
     private final Map<String, CandidateRow> rows = new LinkedHashMap<>()
     /** Server ids handed to QuPath in this session; one missing from the hierarchy was deleted = rejected. */
     private final Set<String> issued = new LinkedHashSet<>()
+    /**
+     * Latest revision per item id, as planned in this session or read from metadata: it outlives the
+     * object (a deleted candidate is sent as rejected with the next revision).
+     */
+    private final Map<String, RevisionMark> marks = new HashMap<>()
 
     /** Rebuilds the queue from the image's objects (those carrying a server id). */
     void load(Collection<ObjectSnapshot> objects) {
         rows.clear()
         for (ObjectSnapshot o : objects) {
+            remember(itemId(o), RevisionMark.from(o.metadata))
             String sid = o.serverId
             if (sid == null) continue
             rows[sid] = new CandidateRow(id: sid, energy: o.result('energy'), probability: o.result('probability') ?: o.result('meanProbability'),
@@ -121,6 +151,7 @@ class ReviewState {
         Set<String> present = new HashSet<>()
         for (ObjectSnapshot o : objects) {
             String sid = o.serverId
+            remember(itemId(o), RevisionMark.from(o.metadata))
             if (sid != null) {
                 present << sid
                 ReviewStatus st = o.review ?: ReviewStatus.PENDING
@@ -151,9 +182,54 @@ class ReviewState {
         return p
     }
 
-    private static void add(CorrectionsPlan p, CorrectionItem item) {
-        p.items << item
+    /**
+     * Adds the item with its revision: the same decision as last time keeps its revision (a resend or
+     * a retry), another decision takes the next one. A decision the server reported as outranked by
+     * another review's newer one is not sent again until the pathologist changes the object.
+     */
+    private void add(CorrectionsPlan p, CorrectionItem item) {
+        String sig = item.signature()
+        RevisionMark m = marks[item.id]
+        if (m != null && m.of == Keys.SUPERSEDED + sig) {
+            p.skipped << "object ${item.id}: another review stored a newer decision (revision ${m.revision}); change the object to send yours again".toString()
+            return
+        }
+        int revision = m != null && m.of == sig ? m.revision : (m?.revision ?: 0) + 1
+        RevisionMark next = new RevisionMark(revision, sig)
+        if (m == null || m.revision != revision || m.of != sig) p.revisionMetadata[item.id] = next.metadata()
+        marks[item.id] = next
+        p.items << item.withRevision(revision)
         p.counts[item.action] = p.counts[item.action] + 1
+    }
+
+    /**
+     * After the ack: the items the server reported stale because another review's decision is newer
+     * (not an older retry of ours) are marked superseded at the server's revision, so the next decision
+     * about them counts on from there. Returns the metadata to put on those objects.
+     */
+    Map<String, Map<String, String>> acknowledged(List<CorrectionItem> sent, CorrectionsAck ack) {
+        Map<String, Map<String, String>> out = [:]
+        Map<String, CorrectionItem> byId = [:]
+        for (CorrectionItem i : sent) byId[i.id] = i
+        for (StaleItem s : ack.stale) {
+            CorrectionItem i = byId[s.id]
+            RevisionMark m = marks[s.id]
+            if (i == null || i.revision == null || m == null || m.revision != i.revision || s.revision < i.revision) continue
+            RevisionMark sup = new RevisionMark(s.revision, Keys.SUPERSEDED + i.signature())
+            marks[s.id] = sup
+            out[s.id] = sup.metadata()
+        }
+        return out
+    }
+
+    /** The id an object is sent under: the server's, or its own (lower-case) for drawn objects. */
+    private static String itemId(ObjectSnapshot o) { o.serverId ?: o.id?.toLowerCase(Locale.ROOT) }
+
+    /** Keeps the higher revision of what is known and what the object's metadata says. */
+    private void remember(String id, RevisionMark fromMetadata) {
+        if (id == null || fromMetadata == null) return
+        RevisionMark m = marks[id]
+        if (m == null || fromMetadata.revision >= m.revision) marks[id] = fromMetadata
     }
 
     private static boolean inAny(JsonObject geometry, List<JsonObject> regions) {

@@ -88,8 +88,18 @@ class Candidates extends ServerMessage {
 @CompileStatic
 class CorrectionsAck extends ServerMessage {
     String slide
-    /** Item ids durably stored. */
+    /** Item ids durably stored (never resend these). */
     List<String> accepted
+    String submissionId
+    /** Accepted items a newer stored revision of the same object outranked (kept only in the server's history). */
+    List<StaleItem> stale = []
+}
+
+/** A stored correction newer than the one submitted: its revision and the submission that made it. */
+@CompileStatic
+class StaleItem {
+    String id
+    int revision
     String submissionId
 }
 
@@ -188,8 +198,17 @@ final class ServerMessages {
                 return new Candidates(requestId: Json.str(o, 'requestId', p), slide: Json.str(o, 'slide', p), objects: featureCollection(o, p),
                         remaining: Json.integer(o, 'remaining', p), modelVersion: Json.str(o, 'modelVersion', p))
             case 'corrections.ack':
+                // `stale` came with revisions: a server without them sends none.
+                List<StaleItem> stale = []
+                JsonArray sa = o.has('stale') ? Json.arr(o, 'stale', p) : new JsonArray()
+                for (int i = 0; i < sa.size(); i++) {
+                    String q = "${p}.stale[${i}]"
+                    if (!sa.get(i).isJsonObject()) throw Json.bad(q, 'an object', sa.get(i))
+                    JsonObject s = sa.get(i).asJsonObject
+                    stale << new StaleItem(id: Json.str(s, 'id', q), revision: Json.integer(s, 'revision', q), submissionId: Json.str(s, 'submissionId', q))
+                }
                 return new CorrectionsAck(requestId: Json.str(o, 'requestId', p), slide: Json.str(o, 'slide', p),
-                        accepted: Json.strings(o, 'accepted', p), submissionId: Json.str(o, 'submissionId', p))
+                        accepted: Json.strings(o, 'accepted', p), submissionId: Json.str(o, 'submissionId', p), stale: stale)
             case 'job.status':
                 String state = Json.str(o, 'state', p)
                 if (!(state in JobStatus.STATES)) throw Json.bad("${p}.state", JobStatus.STATES.join(' | '), o.get('state'))

@@ -271,6 +271,9 @@ class LoupeCommands {
         String text = "Send the review of ${where}?\n\n${plan.summary()}\n\nInside ${where}, everything not sent as an object counts as background for training." +
                 (plan.skipped ? "\n\nNot sent:\n" + plan.skipped.take(5).join('\n') : '')
         if (!Dialogs.showConfirmDialog('Loupe: send corrections', text)) return
+        // The revisions go onto the objects before anything is sent: saved with the image, they let
+        // the next decision about an object count on even if QuPath closes before the ack.
+        putMetadata(h, plan.revisionMetadata)
         String name = new File(server.getPath()).name
         submit(work, 'Loupe: corrections not stored') {
             LoupeClient c = requireClient()
@@ -278,12 +281,26 @@ class LoupeCommands {
             CorrectionsAck ack = c.submit(ref.id, [region], plan)
             Set<String> stored = new HashSet<>(ack.accepted)
             fx {
+                // On the JavaFX thread, like every other use of the review state.
+                Map<String, Map<String, String>> superseded = state.acknowledged(plan.items, ack)
                 for (PathObject o : h.getAnnotationObjects()) {
                     String id = o.getMetadata()[Keys.OBJECT_ID] ?: o.getID().toString()
                     if (stored.contains(id)) o.getMetadata()[Keys.SUBMITTED] = ack.submissionId
                 }
-                Dialogs.showInfoNotification('Loupe', "Stored ${ack.accepted.size()} of ${plan.items.size()} corrections (submission ${ack.submissionId}).")
+                putMetadata(h, superseded)
+                String note = superseded ? " ${superseded.size()} were not applied: another review stored newer decisions about those objects (change an object to send yours again)." : ''
+                Dialogs.showInfoNotification('Loupe', "Stored ${ack.accepted.size()} of ${plan.items.size()} corrections (submission ${ack.submissionId}).${note}")
             }
+        }
+    }
+
+    /** Puts metadata on the annotations whose item id (server id, else own UUID) is a key of `byId`. */
+    private static void putMetadata(PathObjectHierarchy h, Map<String, Map<String, String>> byId) {
+        if (!byId) return
+        for (PathObject o : h.getAnnotationObjects()) {
+            String id = o.getMetadata()[Keys.OBJECT_ID] ?: o.getID().toString().toLowerCase(Locale.ROOT)
+            Map<String, String> m = byId[id]
+            if (m != null) o.getMetadata().putAll(m)
         }
     }
 

@@ -47,6 +47,18 @@ class ProtocolFixturesTest {
         GeoJsonTest.writeForChecker('fixture-candidates', GeoJson.featureCollection(r.features))
     }
 
+    @Test void theAckExampleReportsItsStaleItems() {
+        Assume.assumeTrue(dir.isDirectory())
+        CorrectionsAck a = (CorrectionsAck) ServerMessages.parse(load('server.corrections.ack.json'))
+        assertEquals(1, a.stale.size())
+        assertEquals(4, a.stale[0].revision)
+        assertTrue(a.accepted.contains(a.stale[0].id))
+        // A server from before revisions sends no `stale`: nothing was outranked.
+        JsonObject old = load('server.corrections.ack.json')
+        old.remove('stale')
+        assertEquals([], ((CorrectionsAck) ServerMessages.parse(old)).stale)
+    }
+
     @Test void everyClientExampleIsWhatOurClassesWrite() {
         Assume.assumeTrue(dir.isDirectory())
         List<File> files = dir.listFiles().findAll { File f -> f.name.startsWith('client.') && f.name.endsWith('.json') }
@@ -79,9 +91,10 @@ class ProtocolFixturesTest {
                 List<JsonObject> regions = ex.getAsJsonArray('reviewedRegions').collect { JsonElement e -> e.asJsonObject }
                 List<CorrectionItem> items = ex.getAsJsonArray('items').collect { JsonElement e ->
                     JsonObject i = e.asJsonObject
-                    new CorrectionItem(i.get('id').asString, i.get('action').asString, i.getAsJsonObject('geometry'), i.get('class')?.asString)
+                    new CorrectionItem(i.get('id').asString, i.get('action').asString, i.getAsJsonObject('geometry'), i.get('class')?.asString,
+                            i.has('revision') ? i.get('revision').asInt : null)
                 }
-                return new CorrectionsSubmit(slide: ex.get('slide').asString, reviewedRegions: regions, items: items)
+                return new CorrectionsSubmit(slide: ex.get('slide').asString, reviewedRegions: regions, items: items, submissionId: ex.get('submissionId')?.asString)
             case 'train.start':
                 JsonArray s = ex.getAsJsonArray('slides')
                 return new TrainStart(mode: ex.get('mode').asString, slides: s == null ? null : s.collect { JsonElement e -> e.asString })

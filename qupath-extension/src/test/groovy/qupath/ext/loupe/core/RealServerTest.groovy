@@ -72,6 +72,18 @@ class RealServerTest {
 
         CorrectionsAck ack = client.submit(ref.id, [region], plan)
         assertEquals(plan.items*.id as Set, ack.accepted as Set)
+        assertEquals([], ack.stale)
+        // A late retry of the same submission is answered with the same ack (stored once).
+        CorrectionsAck retry = client.session.call(new CorrectionsSubmit(slide: ref.id, reviewedRegions: [region], items: plan.items, submissionId: ack.submissionId), CorrectionsAck, 60_000)
+        assertEquals([ack.accepted, ack.submissionId], [retry.accepted, retry.submissionId])
+        // A newer decision (revision 2) lands first; an older one (revision 1) arriving afterwards is acked but stale.
+        CorrectionItem first = plan.items.find { it.action == 'rejected' }
+        CorrectionsSubmit newer = new CorrectionsSubmit(slide: ref.id, items: [first.withRevision(2)], submissionId: UUID.randomUUID().toString())
+        assertEquals([], client.session.call(newer, CorrectionsAck, 60_000).stale)
+        CorrectionsSubmit older = new CorrectionsSubmit(slide: ref.id, items: [new CorrectionItem(first.id, 'accepted', null, null, 1)], submissionId: UUID.randomUUID().toString())
+        CorrectionsAck late = client.session.call(older, CorrectionsAck, 60_000)
+        assertEquals([first.id], late.accepted)
+        assertEquals([[first.id, 2, newer.submissionId]], late.stale.collect { StaleItem x -> [x.id, x.revision, x.submissionId] })
 
         List<TrainProgress> progress = new CopyOnWriteArrayList<>()
         ModelUpdated[] updated = new ModelUpdated[1]

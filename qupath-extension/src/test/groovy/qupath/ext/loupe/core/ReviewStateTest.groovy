@@ -100,4 +100,91 @@ class ReviewStateTest {
         assertEquals(0.25d, st.row(s.serverId).energy, 0d)
         assertEquals(400d, st.row(s.serverId).area, 0d)
     }
+
+    /** What the glue does: put the planned (or acknowledged) metadata onto the QuPath objects. */
+    private static void put(Map<String, Map<String, String>> byId, List<ObjectSnapshot> objects) {
+        for (ObjectSnapshot o : objects) {
+            Map<String, String> m = byId[o.serverId ?: o.id.toLowerCase(Locale.ROOT)]
+            if (m != null) o.metadata.putAll(m)
+        }
+    }
+
+    private static Map<String, Integer> revisions(CorrectionsPlan p) { p.items.collectEntries { CorrectionItem i -> [(i.id): i.revision] } as Map<String, Integer> }
+
+    @Test void eachNewDecisionAboutAnObjectTakesTheNextRevisionAndAResendKeepsIt() {
+        JsonObject region = GeoJson.rectangle(0, 0, 200, 200)
+        ObjectSnapshot a = candidate(10, 10, 1, ReviewStatus.ACCEPTED)
+        ObjectSnapshot b = candidate(60, 60, 1, ReviewStatus.REJECTED)
+        ObjectSnapshot drawnOne = drawn(120, 120)
+        List<ObjectSnapshot> all = [a, b, drawnOne]
+        ReviewState st = new ReviewState()
+        st.load(all)
+        st.issue([a.serverId, b.serverId])
+        CorrectionsPlan p1 = st.plan(all, [region])
+        assertEquals([(a.serverId): 1, (b.serverId): 1, (drawnOne.id.toLowerCase(Locale.ROOT)): 1], revisions(p1))
+        assertEquals(1, p1.items[0].toJson().get('revision').asInt)
+        put(p1.revisionMetadata, all)
+        assertEquals('1', a.metadata[Keys.REVISION])
+
+        // Send pressed again, or the same submission retried: the same revisions, nothing to write.
+        CorrectionsPlan again = st.plan(all, [region])
+        assertEquals(revisions(p1), revisions(again))
+        assertTrue(again.revisionMetadata.isEmpty())
+
+        // The pathologist changes her mind about a and reshapes b: both are new decisions.
+        a.metadata[Keys.REVIEW] = ReviewStatus.REJECTED.wire
+        b.metadata[Keys.REVIEW] = ReviewStatus.EDITED.wire
+        b.geometry = GeoJson.rectangle(60, 60, 35, 25)
+        CorrectionsPlan p2 = st.plan(all, [region])
+        assertEquals([(a.serverId): 2, (b.serverId): 2, (drawnOne.id.toLowerCase(Locale.ROOT)): 1], revisions(p2))
+        put(p2.revisionMetadata, all)
+
+        // QuPath restarted: a fresh review state counts on from the metadata saved with the image.
+        ReviewState reopened = new ReviewState()
+        reopened.load(all)
+        a.metadata[Keys.REVIEW] = ReviewStatus.ACCEPTED.wire
+        CorrectionsPlan p3 = reopened.plan(all, [region])
+        assertEquals(3, revisions(p3)[a.serverId])
+        assertEquals(2, revisions(p3)[b.serverId])
+        put(p3.revisionMetadata, all)
+
+        // A candidate deleted in QuPath is sent rejected with the next revision of what was known of it.
+        reopened.issue([a.serverId])
+        CorrectionsPlan p4 = reopened.plan([b, drawnOne], [region])
+        CorrectionItem gone = p4.items.find { it.id == a.serverId }
+        assertEquals('rejected', gone.action)
+        assertEquals(4, gone.revision)
+    }
+
+    @Test void aDecisionAnotherReviewOutrankedIsNotResentUntilTheObjectChanges() {
+        JsonObject region = GeoJson.rectangle(0, 0, 200, 200)
+        ObjectSnapshot a = candidate(10, 10, 1, ReviewStatus.ACCEPTED)
+        ReviewState st = new ReviewState()
+        st.load([a])
+        CorrectionsPlan p1 = st.plan([a], [region])
+        put(p1.revisionMetadata, [a])
+        // The server already held another reviewer's decision at revision 2.
+        CorrectionsAck ack = new CorrectionsAck(accepted: [a.serverId], submissionId: UUID.randomUUID().toString(),
+                stale: [new StaleItem(id: a.serverId, revision: 2, submissionId: UUID.randomUUID().toString())])
+        Map<String, Map<String, String>> superseded = st.acknowledged(p1.items, ack)
+        assertEquals('2', superseded[a.serverId][Keys.REVISION])
+        put(superseded, [a])
+        CorrectionsPlan p2 = st.plan([a], [region])
+        assertTrue(p2.items.isEmpty())
+        assertTrue(p2.skipped.join('\n'), p2.skipped[0].contains('newer decision'))
+        // Reopened, the metadata still holds it back; once she edits the object, her decision goes at revision 3.
+        ReviewState reopened = new ReviewState()
+        reopened.load([a])
+        assertTrue(reopened.plan([a], [region]).items.isEmpty())
+        a.metadata[Keys.REVIEW] = ReviewStatus.EDITED.wire
+        a.geometry = GeoJson.rectangle(10, 10, 25, 25)
+        CorrectionsPlan p3 = reopened.plan([a], [region])
+        assertEquals([3], p3.items*.revision)
+        put(p3.revisionMetadata, [a])
+        // A stale report about an older send of ours (decided again since) marks nothing.
+        CorrectionsAck late = new CorrectionsAck(accepted: [a.serverId], submissionId: UUID.randomUUID().toString(),
+                stale: [new StaleItem(id: a.serverId, revision: 3, submissionId: UUID.randomUUID().toString())])
+        assertTrue(reopened.acknowledged(p1.items, late).isEmpty())
+        assertEquals([3], reopened.plan([a], [region]).items*.revision)
+    }
 }

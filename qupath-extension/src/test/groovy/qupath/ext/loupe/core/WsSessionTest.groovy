@@ -77,6 +77,22 @@ class WsSessionTest {
         } finally { s.close() }
     }
 
+    @Test void anUnansweredSubmissionIsSentAgainWithTheSameIdAndRevisionsUntilAcknowledged() {
+        LoupeClient c = new LoupeClient("http://127.0.0.1:${server.port}", 's3cret')
+        try {
+            c.connect()
+            c.submitTimeoutMs = 1000
+            c.submitBackoff = new Backoff(initialMs: 50, maxMs: 100)
+            String id = UUID.randomUUID().toString()
+            CorrectionsPlan plan = new CorrectionsPlan(items: [new CorrectionItem(id, 'edited', GeoJson.rectangle(5, 5, 30, 30), 'Glomerulus', 3)])
+            // The fake stores the first send and loses its ack; it refuses a resend that differs in anything.
+            CorrectionsAck ack = c.submit('lose-first-ack', [new Region(0, 0, 100, 100).toPolygon()], plan)
+            assertEquals([id], ack.accepted)
+            assertTrue(ack.submissionId, GeoJson.isUuid(ack.submissionId))
+            assertEquals([], ack.stale)
+        } finally { c.close() }
+    }
+
     @Test void quickRetrainStreamsProgressAndAnnouncesTheNewModel() {
         WsSession s = connected()
         try {
