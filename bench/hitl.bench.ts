@@ -1,4 +1,4 @@
-// `npm run bench -- hitl [--smoke] [--rounds R] [--budget K] [--full-every N] [--random-seeds N] [--review-slides 1|2] [--test-slides 1-3]`:
+// `npm run bench -- hitl [--smoke] [--rounds R] [--budget K] [--full-every N] [--random-seeds N] [--review-slides 1|2] [--test-slides 1-3] [--follow-every-version]`:
 // does energy-guided review beat random review? (issue 10). A synthetic kidney cohort (fixtures/,
 // with look-alikes and artifacts), a starting model trained on two slides, and a simulated
 // pathologist who reviews K objects per round through the real server protocol, for each strategy
@@ -50,7 +50,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     rounds: argValue(args, 'rounds', smoke ? 1 : 3),
     budget: argValue(args, 'budget', smoke ? 3 : 6),
     fullEvery: argValue(args, 'full-every', smoke ? 0 : 3),
-    full: { epochs: 1, maxStepsPerEpoch: smoke ? 2 : 20, batchSize: 4 },
+    // The server's shipped full-retrain settings (a fine-tune), shortened only for --smoke.
+    full: smoke ? { epochs: 1, maxStepsPerEpoch: 2 } : {},
+    followEveryVersion: args.includes('--follow-every-version'),
     oracle: {},
     seed: 1,
   };

@@ -2,8 +2,9 @@
 // own data directory) starts from the cohort's starting model; each round the simulated pathologist
 // takes the strategy's K objects from the server's candidates over the review slides, corrects them
 // through the protocol (corrections.submit), asks for a quick refine (train.start quick; every
-// `fullEvery` rounds a full retrain instead), activates the new version, and the new model is scored
-// on the held-out slides through predict.region. Everything the pathologist does goes over the real
+// `fullEvery` rounds a full retrain instead); the server's promotion gate decides whether the new
+// version becomes active (as it would for a pathologist; `followEveryVersion` activates it anyway),
+// and the active model is scored on the held-out slides through predict.region. Everything the pathologist does goes over the real
 // WebSocket protocol; setup (registering slides, importing the starting model) uses the server's
 // services directly, as an administrator would over REST.
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -25,7 +26,10 @@ export interface LoopSettings {
   budget: number;
   /** A full retrain replaces the quick refine every this many rounds (0 = never). */
   fullEvery: number;
-  full: { epochs: number; maxStepsPerEpoch: number; batchSize: number };
+  /** Overrides of the server's full-retrain settings (empty: the shipped defaults). */
+  full: Partial<{ epochs: number; maxStepsPerEpoch: number; batchSize: number; lrMax: number }>;
+  /** Activate every new version even when the server's gate refused it (the old benchmark mode). */
+  followEveryVersion: boolean;
   oracle: Partial<OracleOptions>;
   /** Seed of the random strategy. */
   seed: number;
@@ -37,6 +41,8 @@ export interface RoundResult {
   /** What trained this round's model (none for round 0). */
   training: 'none' | 'quick' | 'full';
   promotedByServer: boolean | null;
+  /** The gate's reason code (PROMOTED, REFUSED_F1_DROP, …) and the numbers it judged on. */
+  gate: { version: string; reason: string | null; metrics: Record<string, number> } | null;
   reviewed: number;
   actions: { accepted: number; rejected: number; edited: number; added: number };
   /** Pooled over the held-out slides at IoU 0.5; Dice is the mean per-slide pixel Dice. */
@@ -108,11 +114,11 @@ export async function runArm(strategy: Strategy, cohort: Cohort, s: LoopSettings
     shared.start = first;
     const startObjects = reused ? [] : [...first.objects];
     let last: { pooled: ReturnType<typeof poolSlides>; objects: ObjectResult[] } = first;
-    const row = (round: number, model: string, training: RoundResult['training'], promoted: boolean | null, reviewed: number, actions: RoundResult['actions'], seconds: RoundResult['seconds']): RoundResult => ({
-      round, model, training, promotedByServer: promoted, reviewed, actions,
+    const row = (round: number, model: string, training: RoundResult['training'], promoted: boolean | null, gate: RoundResult['gate'], reviewed: number, actions: RoundResult['actions'], seconds: RoundResult['seconds']): RoundResult => ({
+      round, model, training, promotedByServer: promoted, gate, reviewed, actions,
       f1: last.pooled.f1, precision: last.pooled.precision, recall: last.pooled.recall, dice: last.pooled.dice, tp: last.pooled.tp, fp: last.pooled.fp, fn: last.pooled.fn, seconds,
     });
-    rounds.push(row(0, 'start', 'none', null, 0, { accepted: 0, rejected: 0, edited: 0, added: 0 }, { review: 0, train: 0, evaluate: first.seconds }));
+    rounds.push(row(0, 'start', 'none', null, null, 0, { accepted: 0, rejected: 0, edited: 0, added: 0 }, { review: 0, train: 0, evaluate: first.seconds }));
     log(`${strategy}: round 0 (start${reused ? ', measured by the first arm' : ''}): F1 ${first.pooled.f1.toFixed(3)}, Dice ${first.pooled.dice.toFixed(3)}`);
     let model = 'start';
     const limit = 500;
@@ -142,19 +148,20 @@ export async function runArm(strategy: Strategy, cohort: Cohort, s: LoopSettings
       const mode = s.fullEvery > 0 && round % s.fullEvery === 0 ? 'full' : 'quick';
       const tTrain = performance.now();
       let promoted: boolean | null = null;
+      let gate: RoundResult['gate'] = null;
       if (reviewed > 0) {
         const updated = await c.train(mode);
         promoted = updated.promoted;
-        // The benchmark follows every new version (the promotion gate judges a few held-back regions;
-        // here the held-out slides do the judging).
-        if (updated.active !== updated.version) await c.activate(updated.version);
-        model = updated.version;
+        gate = { version: updated.version, reason: updated.reason ?? null, metrics: updated.metrics };
+        if (s.followEveryVersion && updated.active !== updated.version) await c.activate(updated.version);
+        model = updated.active ?? model;
+        if (s.followEveryVersion) model = updated.version;
       }
       const trainSeconds = (performance.now() - tTrain) / 1000;
       tEval = performance.now();
       last = await evaluate();
-      rounds.push(row(round, model, reviewed > 0 ? mode : 'none', promoted, reviewed, actions, { review: reviewSeconds, train: trainSeconds, evaluate: (performance.now() - tEval) / 1000 }));
-      log(`${strategy}: round ${round} (${mode}, ${model}${promoted === false ? ', not promoted by the server' : ''}): reviewed ${reviewed} (${JSON.stringify(actions)}), F1 ${last.pooled.f1.toFixed(3)}, Dice ${last.pooled.dice.toFixed(3)}; review ${reviewSeconds.toFixed(0)} s, train ${trainSeconds.toFixed(0)} s`);
+      rounds.push(row(round, model, reviewed > 0 ? mode : 'none', promoted, gate, reviewed, actions, { review: reviewSeconds, train: trainSeconds, evaluate: (performance.now() - tEval) / 1000 }));
+      log(`${strategy}: round ${round} (${mode}, active ${model}${promoted === false ? `, ${gate?.version} refused by the gate: ${gate?.reason}` : ''}): reviewed ${reviewed} (${JSON.stringify(actions)}), F1 ${last.pooled.f1.toFixed(3)}, Dice ${last.pooled.dice.toFixed(3)}; review ${reviewSeconds.toFixed(0)} s, train ${trainSeconds.toFixed(0)} s`);
     }
     return { strategy, seed: s.seed, rounds, startObjects, finalSelectivity: selectivity(last.objects), seconds: (performance.now() - t0) / 1000 };
   } finally {
