@@ -52,7 +52,10 @@ const FILL: Record<MapName, number> = { probability: 0, energy: Number.NaN, 'tta
 export interface MapStoreWriter {
   readonly path: string;
   readonly chunk: number;
-  /** Writes the maps of a grid rectangle (chunk-aligned, or reaching the right/bottom edge). */
+  /**
+   * Writes the maps of a grid rectangle (chunk-aligned, or reaching the right/bottom edge). The
+   * values are copied before the promise is returned, so the caller may reuse `maps` at once.
+   */
   write(rect: GridRect, maps: PredictionMaps): Promise<void>;
   /** Renames the finished store into place (replacing nothing: the path must not exist). */
   commit(): Promise<void>;
@@ -113,7 +116,10 @@ export async function createMapStore(path: string, meta: Omit<MapStoreMeta, 'kin
       if (state !== 'open') throw new AppError('E_MAP_CLOSED', `the prediction maps ${final} are already committed or aborted`);
       if (maps.width !== rect.width || maps.height !== rect.height) throw new AppError('E_INTERNAL', 'map block size does not match its rectangle');
       const planes: [MapName, Float32Array][] = [['probability', maps.prob], ['energy', maps.energy], ['tta-std', maps.std]];
-      for (const [name, data] of planes) await arrays.get(name)?.writeRegion(rect.x, rect.y, rect.width, rect.height, data);
+      // All three writeRegion calls start before the first await: each copies its values into its
+      // chunk buffers synchronously, so the caller may reuse `maps` as soon as write() returns its
+      // promise (whole-slide prediction overlaps the write with the next block's tiles).
+      await Promise.all(planes.map(([name, data]) => arrays.get(name)?.writeRegion(rect.x, rect.y, rect.width, rect.height, data)));
     },
     async commit() {
       if (state !== 'open') return;

@@ -19,11 +19,6 @@ export function createMaps(width: number, height: number): PredictionMaps {
   return { width, height, prob: new Float32Array(n), energy: new Float32Array(n), std: new Float32Array(n) };
 }
 
-/** An independent copy (the tile loop reuses its output buffers between calls). */
-export function copyMaps(m: PredictionMaps): PredictionMaps {
-  return { width: m.width, height: m.height, prob: m.prob.slice(), energy: m.energy.slice(), std: m.std.slice() };
-}
-
 /** Copies the sub-rectangle (x, y, w, h) of `src` (clipped to src) into a new maps object. */
 export function cropMaps(src: PredictionMaps, x: number, y: number, w: number, h: number): PredictionMaps {
   const out = createMaps(w, h);

@@ -5,7 +5,7 @@
 // block), not by the slide. Maps go to OME-Zarr (map-store.ts) as each block finishes.
 import { AppError } from '../contracts/errors.ts';
 import type { SlideReader } from '../contracts/slide.ts';
-import { averageMaps, copyMaps, resampleMaps } from './maps.ts';
+import { averageMaps, resampleMaps } from './maps.ts';
 import { createMapStore, type MapStoreWriter } from './map-store.ts';
 import { gridSize, slidePixelSource, type GridRect } from './pixel-source.ts';
 import { sumStats, type EnsembleMember, type PredictOptions, type RegionPrediction } from './predict-region.ts';
@@ -113,10 +113,9 @@ export async function predictSlide(slide: SlideReader, members: EnsembleMember[]
         }
         tilesDone += runner.stats.tilesRun + runner.stats.tilesSkipped - before;
       }
-      // The runners reuse their map buffers on the next call: the write gets its own copy.
-      const maps = copyMaps(averageMaps(perMember));
+      // The runners reuse their map buffers on the next call: write() copies them before returning.
       await writing;
-      writing = writer.write(rect, maps);
+      writing = writer.write(rect, averageMaps(perMember));
       writing.catch(() => {}); // surfaced by the next await
       options.onProgress?.(Math.min(tilesDone, plannedTiles), plannedTiles);
     }

@@ -277,14 +277,19 @@ export function isEmptyTile(rgb: Uint8Array, pixels: number, rule: EmptyTileRule
   if (!rule.enabled) return false;
   let saturated = 0;
   let sum = 0;
-  const th = rule.saturationThreshold;
-  for (let i = 0; i < pixels; i++) {
-    const r = rgb[3 * i] as number;
-    const g = rgb[3 * i + 1] as number;
-    const b = rgb[3 * i + 2] as number;
+  // round(255·(max−min)/max) > th  ⇔  255·(max−min) ≥ (floor(th) + ½)·max: exact in integers and
+  // halves (the quotient is exact whenever it is a half-integer), without a division per pixel.
+  const t = Math.floor(rule.saturationThreshold) + 0.5;
+  for (let i = 0, n = 3 * pixels; i < n; i += 3) {
+    const r = rgb[i] as number;
+    const g = rgb[i + 1] as number;
+    const b = rgb[i + 2] as number;
     sum += r + g + b;
-    const max = Math.max(r, g, b);
-    if (max > 0 && Math.round((255 * (max - Math.min(r, g, b))) / max) > th) saturated++;
+    let max = r > g ? r : g;
+    let min = r > g ? g : r;
+    if (b > max) max = b;
+    if (b < min) min = b;
+    if (max > 0 && 255 * (max - min) >= t * max) saturated++;
   }
   return saturated <= rule.minTissueFraction * pixels || sum <= rule.minMeanValue * pixels * 3;
 }

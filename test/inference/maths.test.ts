@@ -85,3 +85,27 @@ test('empty-tile rule: white and grey tiles are skipped, stained tissue is not',
   assert.equal(isEmptyTile(pink, n), false);
   assert.equal(isEmptyTile(pink, n, { saturationThreshold: 40, minTissueFraction: 0.5, minMeanValue: 0, enabled: false }), false);
 });
+
+test('the empty-tile saturation test equals OpenCV’s rounded 8-bit HSV saturation for every colour', () => {
+  // isEmptyTile avoids a division per pixel; this checks it against the seed's formula directly:
+  // a one-pixel tile is "empty" exactly when its pixel is not saturated.
+  const reference = (r: number, g: number, b: number, th: number): boolean => {
+    const max = Math.max(r, g, b);
+    return max > 0 && Math.round((255 * (max - Math.min(r, g, b))) / max) > th;
+  };
+  const px = new Uint8Array(3);
+  for (const th of [0, 40, 40.5, 200]) {
+    const rule = { saturationThreshold: th, minTissueFraction: 0, minMeanValue: -1, enabled: true };
+    for (let r = 0; r < 256; r += 3) {
+      for (let g = 0; g < 256; g += 1) {
+        for (let b = 0; b < 256; b += 5) {
+          px[0] = r;
+          px[1] = g;
+          px[2] = b;
+          if (isEmptyTile(px, 1, rule) === !reference(r, g, b, th)) continue;
+          assert.fail(`rgb(${r}, ${g}, ${b}) at threshold ${th}`);
+        }
+      }
+    }
+  }
+});
