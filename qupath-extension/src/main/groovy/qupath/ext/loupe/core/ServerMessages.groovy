@@ -126,8 +126,10 @@ class TrainProgress extends ServerMessage {
 class ModelUpdated extends ServerMessage {
     String jobId, version, parent, active
     Map<String, Double> metrics
-    /** True when the new version scored no worse on held-back reviewed regions and is now active. */
+    /** True when the new version passed the server's promotion gate and is now active. */
     boolean promoted
+    /** The gate's reason code (PROMOTED, REFUSED_F1_DROP, …); null from servers before the gate. */
+    String reason
 }
 
 @CompileStatic
@@ -221,7 +223,7 @@ final class ServerMessages {
             case 'model.updated':
                 return new ModelUpdated(requestId: Json.strOrNull(o, 'requestId', p), jobId: Json.strOrNull(o, 'jobId', p), version: Json.str(o, 'version', p),
                         parent: Json.strOrNull(o, 'parent', p), metrics: Json.numbers(o, 'metrics', p), promoted: Json.bool(o, 'promoted', p),
-                        active: Json.strOrNull(o, 'active', p))
+                        active: Json.strOrNull(o, 'active', p), reason: o.has('reason') ? Json.strOrNull(o, 'reason', p) : null)
             case 'model.active':
                 return new ModelActive(requestId: Json.strOrNull(o, 'requestId', p), active: Json.strOrNull(o, 'active', p), previous: Json.strOrNull(o, 'previous', p))
             case 'error':

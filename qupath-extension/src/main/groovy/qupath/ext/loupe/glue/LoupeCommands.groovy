@@ -20,6 +20,7 @@ import qupath.ext.loupe.core.ModelInfo
 import qupath.ext.loupe.core.ModelUpdated
 import qupath.ext.loupe.core.ObjectSnapshot
 import qupath.ext.loupe.core.PixelSource
+import qupath.ext.loupe.core.PromotionReport
 import qupath.ext.loupe.core.ProgressListener
 import qupath.ext.loupe.core.Region
 import qupath.ext.loupe.core.ReviewState
@@ -143,7 +144,7 @@ class LoupeCommands {
                 fx { statusText.set(line.length() > 90 ? line.substring(0, 89) + '…' : line) }
                 if (s.state == WsSession.State.RECONNECTING || s.state == WsSession.State.DISCONNECTED) fx { Dialogs.showWarningNotification('Loupe', s.toString()) }
             }
-            c.session.onMessage { ServerMessage m -> if (m instanceof ModelUpdated && m.requestId == null) fx { Dialogs.showInfoNotification('Loupe', "New model ${((ModelUpdated) m).version}${((ModelUpdated) m).promoted ? ' is now active' : ' (not promoted)'}") } }
+            c.session.onMessage { ServerMessage m -> if (m instanceof ModelUpdated && m.requestId == null) fx { Dialogs.showInfoNotification('Loupe', PromotionReport.describe((ModelUpdated) m)) } }
             client = c
             slideRefs.clear()
             Welcome w = c.connect()
@@ -325,7 +326,7 @@ class LoupeCommands {
             }
             void model(ModelUpdated u) {
                 heard[0] = true
-                win.finish("Model ${u.version} ${u.promoted ? 'is now active' : 'was kept as a candidate (it did not beat ' + (u.parent ?: 'its parent') + ')'}; Dice ${u.metrics['dice'] ?: '–'}".toString())
+                win.finish(PromotionReport.describe(u))
                 fx {
                     if (u.promoted && Dialogs.showYesNoDialog('Loupe', "Model ${u.version} is active. Predict the current view again?".toString())) predictView()
                 }
