@@ -3,7 +3,8 @@
 // elsewhere) with the default-size U-Net (levels 3, base 16, random weights, 512 tiles, downsample 3):
 //   efficiency     = pure ORT time for exactly the model runs made / end-to-end time   (goal ≥ 0.85)
 //                    ("pure" = the model exactly as given — no decoding head — re-run alone on one
-//                    tile, the same number of runs, same threads, right after the pipeline run)
+//                    tile, the same number of runs, same threads, right after the pipeline run;
+//                    median of 3 back-to-back pairs, 5 for the region latency)
 //   proportionality = time on a 30 %-tissue slide / time on a 100 %-tissue slide        (goal ≤ 0.40)
 //   peak RSS        = 40k² slide / 10k² slide, each in its own process                 (goal ≤ 1.15)
 //   region latency  = 2048² level-0 window at downsample 3, TTA ×4 / pure model time    (goal ≤ 1.25)
@@ -92,6 +93,14 @@ async function pureOrtMs(session: ModelSession, runs: number): Promise<number> {
 
 const round = (x: number, d = 3): number => Math.round(x * 10 ** d) / 10 ** d;
 
+/** Pipeline / pure-model pairs measured back to back (odd, so the median is one real pair). */
+const REPS = 3;
+
+function medianBy<T>(items: T[], key: (t: T) => number): T {
+  const sorted = [...items].sort((a, b) => key(a) - key(b));
+  return sorted[Math.floor(sorted.length / 2)] as T;
+}
+
 async function childRss(size: number, dir: string, model: string): Promise<Record<string, unknown>> {
   const session = await getModelSession(await loadModelPackage(model), { threads: 2 });
   const slide = benchSlide(size, size, 0.04);
@@ -114,12 +123,19 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const side = quick ? 3072 : 6144;
 
     // 1. Efficiency on a 100 %-tissue slide (TTA ×2), whole-slide path with blocks and map store.
-    const full = benchSlide(side, side, 1);
-    const e2e = await predictSlide(full, [{ session, downsample: DS }], { mapsPath: join(dir, 'eff.zarr'), flips: ['none', 'h'], blockSize: 1024 });
-    const pureEff = await pureOrtMs(bare, e2e.stats.modelRuns);
     // The issue's definition: the bare model re-run alone for exactly the runs made / end to end.
     // (In-run ORT time, which includes the decoding head and any slowdown from sharing the cores
-    // with the pipeline, is kept in `raw` for comparison.)
+    // with the pipeline, is kept in `raw` for comparison.) A shared VM's speed drifts by ±10 % from
+    // minute to minute, so pipeline and pure re-run alternate REPS times and the median pair counts.
+    const full = benchSlide(side, side, 1);
+    const effPairs: { e2e: Awaited<ReturnType<typeof predictSlide>>; pure: number }[] = [];
+    for (let i = 0; i < REPS; i++) {
+      const e2e = await predictSlide(full, [{ session, downsample: DS }], { mapsPath: join(dir, `eff-${i}.zarr`), flips: ['none', 'h'], blockSize: 1024 });
+      effPairs.push({ e2e, pure: await pureOrtMs(bare, e2e.stats.modelRuns) });
+    }
+    const effMid = medianBy(effPairs, (p) => p.pure / p.e2e.stats.totalMs);
+    const e2e = effMid.e2e;
+    const pureEff = effMid.pure;
     const efficiency = pureEff / e2e.stats.totalMs;
 
     // 2. Tissue proportionality (TTA ×1), 30 % vs 100 % tissue, same size.
@@ -128,8 +144,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const proportionality = t30.stats.totalMs / t100.stats.totalMs;
 
     // 3. Region latency: 2048² level-0 window at downsample 3, TTA ×4.
-    const reg = await predictRegion(full, { x: 1000, y: 1000, width: 2048, height: 2048 }, DS, [{ session, downsample: DS }], { flips: ['none', 'h', 'v', 'hv'] });
-    const pureReg = await pureOrtMs(bare, reg.stats.modelRuns);
+    const regPairs: { reg: Awaited<ReturnType<typeof predictRegion>>; pure: number }[] = [];
+    for (let i = 0; i < 2 * REPS - 1; i++) {
+      const r = await predictRegion(full, { x: 1000, y: 1000, width: 2048, height: 2048 }, DS, [{ session, downsample: DS }], { flips: ['none', 'h', 'v', 'hv'] });
+      regPairs.push({ reg: r, pure: await pureOrtMs(bare, r.stats.modelRuns) });
+    }
+    const regMid = medianBy(regPairs, (p) => p.reg.stats.totalMs / p.pure);
+    const reg = regMid.reg;
+    const pureReg = regMid.pure;
     const regionRatio = reg.stats.totalMs / pureReg;
     await releaseModelSessions();
 
@@ -157,9 +179,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       regionLatencyRatioGoal: '≤ 1.25',
       raw: {
         model: `U-Net levels 3 base 16 (random weights), tile 512, downsample 3, ORT CPU ${threads} threads, decoding head ${session.decoded ? 'on' : 'off'}`,
-        efficiency: { slide: `${side}² level-0, 100 % tissue, TTA ×2, block 1024`, endToEndMs: Math.round(e2e.stats.totalMs), ortMsInRun: Math.round(e2e.stats.ortMs), pureOrtMsRerun: Math.round(pureEff), efficiencyVsInRunOrt: round(e2e.stats.ortMs / e2e.stats.totalMs), readMs: Math.round(e2e.stats.readMs), modelRuns: e2e.stats.modelRuns, tilesRun: e2e.stats.tilesRun, tilesReused: e2e.stats.tilesReused },
+        efficiency: { slide: `${side}² level-0, 100 % tissue, TTA ×2, block 1024`, endToEndMs: Math.round(e2e.stats.totalMs), ortMsInRun: Math.round(e2e.stats.ortMs), pureOrtMsRerun: Math.round(pureEff), efficiencyVsInRunOrt: round(e2e.stats.ortMs / e2e.stats.totalMs), allPairs: effPairs.map((p) => round(p.pure / p.e2e.stats.totalMs)), readMs: Math.round(e2e.stats.readMs), modelRuns: e2e.stats.modelRuns, tilesRun: e2e.stats.tilesRun, tilesReused: e2e.stats.tilesReused },
         proportionality: { slide: `${side}² level-0, TTA ×1`, ms100: Math.round(t100.stats.totalMs), ms30: Math.round(t30.stats.totalMs), tiles100: t100.stats.tilesRun, tiles30: t30.stats.tilesRun, skipped30: t30.stats.tilesSkipped },
-        region: { window: '2048² level-0 at downsample 3 (683² grid), TTA ×4', endToEndMs: Math.round(reg.stats.totalMs), ortMsInRun: Math.round(reg.stats.ortMs), pureOrtMsRerun: Math.round(pureReg), ratioVsInRunOrt: round(reg.stats.totalMs / reg.stats.ortMs), modelRuns: reg.stats.modelRuns, tiles: reg.stats.tilesRun },
+        region: { window: '2048² level-0 at downsample 3 (683² grid), TTA ×4', endToEndMs: Math.round(reg.stats.totalMs), ortMsInRun: Math.round(reg.stats.ortMs), pureOrtMsRerun: Math.round(pureReg), ratioVsInRunOrt: round(reg.stats.totalMs / reg.stats.ortMs), allPairs: regPairs.map((p) => round(p.reg.stats.totalMs / p.pure)), modelRuns: reg.stats.modelRuns, tiles: reg.stats.tilesRun },
         rss: { small: rssSmall, large: rssLarge, note: '4 % tissue so that the 40k² run stays short; TTA ×1, blocks 1024×3072 in both' },
       },
     };

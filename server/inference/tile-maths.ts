@@ -221,6 +221,11 @@ export function accumulateDecoded(prob: Float32Array, energy: Float32Array, size
   const fh = flip === 'h' || flip === 'hv';
   const fv = flip === 'v' || flip === 'hv';
   const step = fh ? -1 : 1;
+  // Locals, not `sums.x[d]`: this loop runs once per model run on the thread that feeds the model.
+  const sp = sums.prob;
+  const sq = sums.probSq;
+  const se = sums.energy;
+  let bad = -1;
   for (let r = 0; r < size; r++) {
     let d = (fv ? size - 1 - r : r) * size + (fh ? size - 1 : 0);
     let i = r * size;
@@ -228,13 +233,17 @@ export function accumulateDecoded(prob: Float32Array, energy: Float32Array, size
     for (; i < end; i++, d += step) {
       const p = prob[i] as number;
       const e = energy[i] as number;
-      if (!(p - p === 0 && e - e === 0)) {
-        throw new AppError('E_INFERENCE_NAN', `the model produced a non-finite value at tile pixel (${i - r * size}, ${r}); check the model and its normalisation (mean/std)`, { details: { x: i - r * size, y: r } });
-      }
-      sums.prob[d] = (sums.prob[d] as number) + p;
-      sums.probSq[d] = (sums.probSq[d] as number) + p * p;
-      sums.energy[d] = (sums.energy[d] as number) + e;
+      // NaN and ±Infinity fail x − x === 0; remember the first and report it after the loop.
+      if (!(p - p === 0 && e - e === 0) && bad < 0) bad = i;
+      sp[d] = (sp[d] as number) + p;
+      sq[d] = (sq[d] as number) + p * p;
+      se[d] = (se[d] as number) + e;
     }
+  }
+  if (bad >= 0) {
+    const x = bad % size;
+    const y = Math.floor(bad / size);
+    throw new AppError('E_INFERENCE_NAN', `the model produced a non-finite value at tile pixel (${x}, ${y}); check the model and its normalisation (mean/std)`, { details: { x, y } });
   }
   sums.count++;
 }
