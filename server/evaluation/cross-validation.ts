@@ -5,6 +5,7 @@
 // packages' provenance (`parameters.valSlides`, written by `loupe train --folds k`) or is given
 // explicitly. Outputs: report.json (everything), slides.csv (one row per slide), folds.csv (one row
 // per fold and IoU threshold), report.html (tables and plots). Written to temporary names first.
+import { slideNameMatches } from '../lib/slide-names.ts';
 import { basename, join } from 'node:path';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { AppError } from '../contracts/errors.ts';
@@ -20,7 +21,8 @@ export interface FoldModel {
 
 /**
  * The fold (0-based index into `models`) of each slide. `explicit` (1-based, one per slide) wins;
- * otherwise each slide must appear in exactly one model's `valSlides` (matched by basename).
+ * otherwise each slide must appear in exactly one model's `valSlides` (matched by basename, or by the
+ * longer path tail recorded when basenames clashed).
  */
 export function assignFolds(slides: readonly string[], models: readonly FoldModel[], explicit?: readonly number[]): number[] {
   if (models.length === 0) throw new AppError('E_ARG_INVALID', 'give at least one model (--models DIR…)');
@@ -33,7 +35,8 @@ export function assignFolds(slides: readonly string[], models: readonly FoldMode
   }
   return slides.map((s) => {
     const name = basename(s);
-    const hits = models.map((m, i) => (m.valSlides?.includes(name) ? i : -1)).filter((i) => i >= 0);
+    // Recorded names are the basename, or a longer path tail when basenames clashed (lib/slide-names.ts).
+    const hits = models.map((m, i) => (m.valSlides?.some((v) => slideNameMatches(s, v)) ? i : -1)).filter((i) => i >= 0);
     if (hits.length === 1) return hits[0] as number;
     if (hits.length > 1) throw new AppError('E_ARG_INVALID', `slide ${name} is held out by several models (${hits.map((i) => models[i]?.version).join(', ')}); pass --fold-of`);
     const unknown = models.filter((m) => m.valSlides === null).map((m) => m.dir);

@@ -6,7 +6,6 @@ import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { registry } from 'zarrita';
 import { AppError } from '../contracts/errors.ts';
-import { bloscLz4Encode } from './blosc-lz4.ts';
 import type { V2Compressor } from './ngff-metadata.ts';
 
 const gzipAsync = promisify(gzip);
@@ -57,10 +56,9 @@ export async function createChunkEncoder(compressor: V2Compressor | null, chunkS
     const level = compressor.level;
     return async (raw) => new Uint8Array(await gzipAsync(raw, { level }));
   }
-  if (compressor.id === 'blosc' && compressor.cname === 'lz4' && compressor.shuffle === 0) {
-    // Same frames numcodecs writes, several times faster (see blosc-lz4.ts).
-    return async (raw) => bloscLz4Encode(raw);
-  }
+  // Blosc goes through numcodecs' own encoder: a faster JavaScript Blosc-LZ4 writer (lz4js blocks)
+  // produced frames that c-blosc rejects and numcodecs' WASM build decoded into different garbage
+  // from run to run, for high-entropy chunks of real-looking slides (found 2026-11-28).
   const { id, ...configuration } = compressor;
   const load = registry.get(id);
   if (!load) throw new AppError('E_INTERNAL', `zarrita has no "${id}" codec`);

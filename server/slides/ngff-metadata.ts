@@ -71,8 +71,11 @@ export interface SourceMeta {
 
 /** Our block in the root `.zattrs`: everything `loupe info` reports that NGFF has no place for. */
 export interface LoupeBlock {
-  /** Layout version of this block; bump when its meaning changes. */
-  storeVersion: 1;
+  /**
+   * Layout version of this block; bump when its meaning changes. 2: chunks written by numcodecs'
+   * Blosc encoder (version 1 stores may hold corrupt Blosc-LZ4 chunks; openSlide re-converts them).
+   */
+  storeVersion: 1 | 2;
   converter: string;
   convertedAt: string;
   source: SourceMeta;
@@ -188,11 +191,11 @@ const str = (v: unknown, fallback: string): string => (typeof v === 'string' ? v
 
 /** Reads our block field by field; a foreign or older store simply has none. */
 export function parseLoupeBlock(v: unknown): LoupeBlock | undefined {
-  if (!isObj(v) || v.storeVersion !== 1 || !isObj(v.source)) return undefined;
+  if (!isObj(v) || (v.storeVersion !== 1 && v.storeVersion !== 2) || !isObj(v.source)) return undefined;
   const s = v.source;
   const codec = v.codec === 'lz4' || v.codec === 'zstd' || v.codec === 'gzip' ? v.codec : 'lz4';
   return {
-    storeVersion: 1,
+    storeVersion: v.storeVersion,
     converter: str(v.converter, 'unknown'),
     convertedAt: str(v.convertedAt, ''),
     source: { name: str(s.name, ''), sizeBytes: numOrNull(s.sizeBytes), sha256: typeof s.sha256 === 'string' ? s.sha256 : null, format: str(s.format, 'unknown') },

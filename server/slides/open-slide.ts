@@ -5,7 +5,7 @@
 // $XDG_CACHE_HOME/loupe/slides (~/.cache/loupe/slides); see docs/slide-store.md.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { AppError } from '../contracts/errors.ts';
@@ -34,6 +34,16 @@ export function defaultSlideCacheDir(): string {
   const env = process.env;
   if (env.LOUPE_SLIDE_CACHE) return env.LOUPE_SLIDE_CACHE;
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'loupe', 'slides');
+}
+
+/** True when a cached conversion was written by a converter whose chunks can be trusted (storeVersion ≥ 2). */
+async function isCurrentConversion(store: string): Promise<boolean> {
+  try {
+    const attrs = JSON.parse(await readFile(join(store, '.zattrs'), 'utf8')) as { loupe?: { storeVersion?: unknown } };
+    return typeof attrs.loupe?.storeVersion === 'number' && attrs.loupe.storeVersion >= 2;
+  } catch {
+    return false;
+  }
 }
 
 /** Opens a file (or store) as it is, without converting: what conversion reads from. */
@@ -102,6 +112,10 @@ export async function openSlide(path: string, options: OpenSlideOptions = {}): P
   const sha = await fileSha256(path);
   const cacheDir = options.cacheDir ?? defaultSlideCacheDir();
   const store = join(cacheDir, `${sha}.zarr`);
+  if ((await isOmeZarrDir(store)) && !(await isCurrentConversion(store))) {
+    // Converted by a loupe whose Blosc-LZ4 writer could corrupt chunks: convert again.
+    await rm(store, { recursive: true, force: true });
+  }
   if (!(await isOmeZarrDir(store))) {
     // One conversion per store at a time within the process; another process racing us loses the
     // final rename harmlessly (its E_OUTPUT_EXISTS is ignored below because the store is complete).

@@ -68,7 +68,7 @@ export async function writeOmeZarr(source: SlideReader, outDir: string, options:
     const compressor = compressorFor(codec);
     const meta = options.sourceMeta ?? { name: source.info.source, sizeBytes: null, sha256: null, format: source.info.format };
     const loupe: LoupeBlock = {
-      storeVersion: 1,
+      storeVersion: 2,
       converter: `loupe ${LOUPE_VERSION}`,
       convertedAt: new Date().toISOString(),
       source: meta,

@@ -7,6 +7,7 @@
 // from false positives. Writes report.json, slides.csv, folds.csv, report.html and two PNG plots.
 import type { Command } from 'commander';
 import { basename } from 'node:path';
+import { uniqueSlideNames } from '../../lib/slide-names.ts';
 import { action, parseIntArg, parseListArg, parseNumberArg } from '../command.ts';
 import { AppError } from '../../contracts/errors.ts';
 
@@ -93,7 +94,7 @@ export function register(program: Command): void {
                 onProgress: (done, total) => bar.update(done, total, `${basename(path)} (fold ${f + 1})`),
               });
               const score = scoreSlide(pred, truths[i] ?? [], { x: 0, y: 0, width: reader.info.width, height: reader.info.height }, iouThresholds ? { iouThresholds } : {});
-              rows.push({ slide: basename(path), annotations: basename(opts.annotations[i] ?? ''), fold: f + 1, model: pkg.manifest.version, seconds: (performance.now() - t0) / 1000, score });
+              rows.push({ slide: uniqueSlideNames(opts.slides)[i] ?? basename(path), annotations: uniqueSlideNames(opts.annotations)[i] ?? basename(opts.annotations[i] ?? ''), fold: f + 1, model: pkg.manifest.version, seconds: (performance.now() - t0) / 1000, score });
               ctx.info(`${basename(path)} (fold ${f + 1}, ${pkg.manifest.version}): F1@0.5 ${score.f1.toFixed(3)} (TP ${score.tp}, FP ${score.fp}, FN ${score.fn}), Dice ${score.dice.toFixed(3)}`);
             } finally {
               await reader.close();

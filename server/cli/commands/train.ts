@@ -2,6 +2,7 @@
 // trains the U-Net with efficient sampling (server/training/train.ts), validates each epoch on held-out
 // slides, checkpoints every epoch (`--resume` continues after an interruption), and writes a model
 // package (model.onnx + model.json + weights.bin + log.jsonl + curves.png). See docs/training.md.
+import { uniqueSlideNames } from '../../lib/slide-names.ts';
 import type { Command } from 'commander';
 import { basename } from 'node:path';
 import { action, parseIntArg, parseListArg, parseNumberArg } from '../command.ts';
@@ -87,6 +88,8 @@ export function register(program: Command): void {
         const inputs = [];
         const trainingData: { name: string; sha256: string }[] = [];
         try {
+          // Unique names: `loupe eval` finds each slide's fold by the name recorded in valSlides.
+          const names = uniqueSlideNames(opts.slides);
           for (let i = 0; i < opts.slides.length; i++) {
             const path = opts.slides[i] as string;
             ctx.info(`opening ${path}`);
@@ -98,7 +101,7 @@ export function register(program: Command): void {
             const anatomy = anatomyPath ? splitAnnotations((await readGeoJsonFile(anatomyPath)).objects).anatomy : split.anatomy;
             if (split.objects.length === 0) ctx.info(`warning: ${opts.annotations[i]} has no object annotations${opts.class ? ` of class ${opts.class}` : ''}`);
             const fast = opts.cache ? await cacheSlide(reader, opts.downsample) : reader;
-            inputs.push({ name: basename(path), reader: fast, objects: split.objects, anatomy, ignore: split.ignore });
+            inputs.push({ name: names[i] ?? basename(path), reader: fast, objects: split.objects, anatomy, ignore: split.ignore });
             for (const p of [path, opts.annotations[i] as string, ...(anatomyPath ? [anatomyPath] : [])]) {
               const sha = await fileSha256(p).catch(() => '');
               trainingData.push({ name: basename(p), sha256: sha });
