@@ -11,23 +11,30 @@ import { DEFAULT_INFERENCE_SETTINGS, MODEL_PACKAGE_FORMAT, MODEL_PACKAGE_FORMAT_
 import { OnnxGraphBuilder, attr } from '../../server/lib/onnx-builder.ts';
 import { writeModelPackage } from '../../server/models/model-package.ts';
 
-export async function writeStainModel(dir: string, version: string, options: { k?: number; threshold?: number; parent?: string | null } = {}): Promise<string> {
+export async function writeStainModel(
+  dir: string,
+  version: string,
+  options: { k?: number; threshold?: number; parent?: string | null; green?: number; blue?: number; tile?: number; name?: string } = {},
+): Promise<string> {
   const k = options.k ?? 20;
   const t = options.threshold ?? 0.6;
+  // Foreground logit = k·(t − green·G − blue·B): blue > 0 also fires where G + B is low (yellow).
+  const wg = options.green ?? 1;
+  const wb = options.blue ?? 0;
   const g = new OnnxGraphBuilder();
   g.input('image', 'float32', ['N', 3, 'H', 'W']);
-  const w = g.initializer('w', { type: 'float32', dims: [2, 3, 1, 1], data: Float32Array.of(0, 0, 0, 0, -k, 0) });
+  const w = g.initializer('w', { type: 'float32', dims: [2, 3, 1, 1], data: Float32Array.of(0, 0, 0, 0, -k * wg, -k * wb) });
   const b = g.initializer('b', { type: 'float32', dims: [2], data: Float32Array.of(0, k * t) });
   g.op('Conv', ['image', w, b], { kernel_shape: attr.ints([1, 1]) }, 'logits');
   g.output('logits', 'float32', ['N', 2, 'H', 'W']);
   const manifest: ModelManifest = {
     format: MODEL_PACKAGE_FORMAT,
     formatVersion: MODEL_PACKAGE_FORMAT_VERSION,
-    name: 'stain-detector',
+    name: options.name ?? 'stain-detector',
     version,
     parentVersion: options.parent ?? null,
     classes: ['background', 'Glomerulus'],
-    input: { name: 'image', layout: 'NCHW', tile: 64, channels: 3, mean: [0, 0, 0], std: [1, 1, 1], downsample: 2, mppTrained: null },
+    input: { name: 'image', layout: 'NCHW', tile: options.tile ?? 64, channels: 3, mean: [0, 0, 0], std: [1, 1, 1], downsample: 2, mppTrained: null },
     output: { name: 'logits', kind: 'logits', channels: 2, foregroundChannel: 1 },
     inference: { ...DEFAULT_INFERENCE_SETTINGS, flips: ['none'] },
     provenance: { createdAt: new Date(0).toISOString(), createdBy: 'test', onnxSha256: '', trainingData: [], parameters: { k, t }, metrics: { dice: 0.5 } },

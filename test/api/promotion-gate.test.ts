@@ -10,12 +10,10 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { DEFAULT_INFERENCE_SETTINGS, MODEL_PACKAGE_FORMAT, MODEL_PACKAGE_FORMAT_VERSION, type ModelManifest } from '../../server/contracts/model-package.ts';
 import type { ServerMessage } from '../../server/contracts/protocol.ts';
-import { OnnxGraphBuilder, attr } from '../../server/lib/onnx-builder.ts';
-import { writeModelPackage } from '../../server/models/model-package.ts';
 import { shouldPromote } from '../../server/review/training-data.ts';
 import { startTestServer, tempDir, TestClient } from './harness.ts';
+import { writeStainModel } from './model-fixture.ts';
 
 const W = 2000;
 const H = 700;
@@ -45,30 +43,8 @@ async function writeSpeckSlide(path: string): Promise<void> {
  * pink glomeruli only; `specky` (wG ½, wB ½) also fires on the yellow specks (G + B is as low there);
  * `blind` (t 0.1) sees nothing on this slide.
  */
-async function writeStainModel(dir: string, version: string, kind: 'clean' | 'specky' | 'blind'): Promise<string> {
-  const k = 20;
-  const [wg, wb] = kind === 'specky' ? [0.5, 0.5] : [1, 0];
-  const t = kind === 'blind' ? 0.1 : 0.6;
-  const g = new OnnxGraphBuilder();
-  g.input('image', 'float32', ['N', 3, 'H', 'W']);
-  const w = g.initializer('w', { type: 'float32', dims: [2, 3, 1, 1], data: Float32Array.of(0, 0, 0, 0, -k * wg, -k * wb) });
-  const b = g.initializer('b', { type: 'float32', dims: [2], data: Float32Array.of(0, k * t) });
-  g.op('Conv', ['image', w, b], { kernel_shape: attr.ints([1, 1]) }, 'logits');
-  g.output('logits', 'float32', ['N', 2, 'H', 'W']);
-  const manifest: ModelManifest = {
-    format: MODEL_PACKAGE_FORMAT,
-    formatVersion: MODEL_PACKAGE_FORMAT_VERSION,
-    name: `stain-${kind}`,
-    version,
-    parentVersion: null,
-    classes: ['background', 'Glomerulus'],
-    input: { name: 'image', layout: 'NCHW', tile: 128, channels: 3, mean: [0, 0, 0], std: [1, 1, 1], downsample: 2, mppTrained: null },
-    output: { name: 'logits', kind: 'logits', channels: 2, foregroundChannel: 1 },
-    inference: { ...DEFAULT_INFERENCE_SETTINGS, flips: ['none'] },
-    provenance: { createdAt: new Date(0).toISOString(), createdBy: 'test', onnxSha256: '', trainingData: [], parameters: { kind }, metrics: {} },
-  };
-  await writeModelPackage(dir, g.build(), manifest);
-  return dir;
+function writeGateModel(dir: string, version: string, kind: 'clean' | 'specky' | 'blind'): Promise<string> {
+  return writeStainModel(dir, version, { threshold: kind === 'blind' ? 0.1 : 0.6, blue: kind === 'specky' ? 0.5 : 0, green: kind === 'specky' ? 0.5 : 1, tile: 128, name: `stain-${kind}` });
 }
 
 function disc(cx: number, cy: number, r: number, vertices = 64): { type: 'Polygon'; coordinates: [number, number][][] } {
@@ -91,8 +67,8 @@ function regionOf(i: number): { type: 'Polygon'; coordinates: [number, number][]
 async function setUp(t: TestContext, validationShare: number) {
   const root = tempDir(t, 'loupe-gate-');
   await writeSpeckSlide(join(root, 'specks.png'));
-  await writeStainModel(join(root, 'clean'), 'clean', 'clean');
-  await writeStainModel(join(root, 'specky'), 'specky', 'specky');
+  await writeGateModel(join(root, 'clean'), 'clean', 'clean');
+  await writeGateModel(join(root, 'specky'), 'specky', 'specky');
   // The Dice tolerance is generous on purpose: what a Dice-only gate would let through.
   const server = await startTestServer(t, { slideRoots: [root], retrain: { validationShare, promotionTolerance: 0.05 } });
   const reg = server.services.registerSlide('specks.png');
@@ -100,7 +76,7 @@ async function setUp(t: TestContext, validationShare: number) {
   assert.equal((await server.services.jobs.wait(reg.job.id)).state, 'done');
   await server.services.importModel(join(root, 'clean'), { activate: true });
   await server.services.importModel(join(root, 'specky'));
-  await writeStainModel(join(root, 'blind'), 'blind', 'blind');
+  await writeGateModel(join(root, 'blind'), 'blind', 'blind');
   await server.services.importModel(join(root, 'blind'));
   const c = await TestClient.connect(server.url);
   t.after(() => c.close());
