@@ -93,14 +93,14 @@ export class ModelSession {
             this.ortMs += m.ms;
             this.runs++;
             if (this.#pool.length < 4 && m.input.length === this.#inputSize) this.#pool.push(m.input);
-            if (this.#pending.size === 0) this.#worker.unref();
+            if (this.#pending.size === 0 && !this.#dead) this.#worker.unref();
             p?.resolve(m.output);
             break;
           }
           case 'error': {
             const p = this.#pending.get(m.id);
             this.#pending.delete(m.id);
-            if (this.#pending.size === 0) this.#worker.unref();
+            if (this.#pending.size === 0 && !this.#dead) this.#worker.unref();
             p?.reject(new AppError('E_MODEL_RUN', `onnxruntime failed on a ${t}px tile: ${m.message}`));
             break;
           }
@@ -160,12 +160,25 @@ export class ModelSession {
     });
   }
 
-  async release(): Promise<void> {
+  /**
+   * Ends the session: queued runs finish, then onnxruntime frees the session and the worker exits
+   * by itself. Terminating it at once could kill the thread inside a native onnxruntime call (a
+   * load, a run or the release), which can take the whole process down; terminate() is only the
+   * fallback for a worker that does not exit within `graceMs`.
+   */
+  async release(graceMs = 10_000): Promise<void> {
     if (this.#dead) return;
     this.#dead = new AppError('E_MODEL_RUN', 'the model session was released');
+    const exited = new Promise<boolean>((resolve) => {
+      this.#worker.once('exit', () => resolve(true));
+      setTimeout(() => resolve(false), graceMs).unref();
+    });
+    this.#worker.ref();
     const msg: SessionWorkerRequest = { type: 'close' };
     this.#worker.postMessage(msg);
-    await this.#worker.terminate();
+    if (!(await exited)) await this.#worker.terminate();
+    for (const p of this.#pending.values()) p.reject(this.#dead);
+    this.#pending.clear();
   }
 }
 

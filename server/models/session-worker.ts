@@ -111,8 +111,11 @@ if (port) {
   }
   const own = (a: Float32Array): Float32Array => (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : a.slice());
   const fetches = decoded ? [HEAD_PROB, HEAD_ENERGY] : [data.outputName];
+  // Runs still in onnxruntime when 'close' arrives: the session is released only after them.
+  const inflight = new Set<Promise<unknown>>();
   port.on('message', async (msg: SessionWorkerRequest) => {
     if (msg.type === 'close') {
+      await Promise.allSettled([...inflight]);
       await session?.release();
       port.close();
       return;
@@ -120,7 +123,9 @@ if (port) {
     if (!session) return post({ type: 'error', id: msg.id, message: 'session failed to load' });
     try {
       const t0 = performance.now();
-      const out = await session.run({ [data.inputName]: new ort.Tensor('float32', msg.input, data.dims) }, fetches);
+      const running = session.run({ [data.inputName]: new ort.Tensor('float32', msg.input, data.dims) }, fetches);
+      inflight.add(running);
+      const out = await running.finally(() => inflight.delete(running));
       const ms = performance.now() - t0;
       const values = fetches.map((name) => {
         const v = out[name]?.data;

@@ -83,3 +83,19 @@ test('a version evicted while a request holds it keeps its session until the req
   assert.equal(await runs(sb), false);
   assert.equal(loadedModelSessionCount() - base, 0);
 });
+
+test('runs queued before a release still return their tiles; runs after it are refused', async (t) => {
+  const dir = await writeStainModel(join(tempDir(t, 'loupe-models-'), 'q'), 'q', { k: 13 });
+  // A session of its own (not the shared cache), released while 6 tiles are still queued in its worker.
+  const { ModelSession: Session } = await import('../../server/models/model-session.ts');
+  const s = new Session(await loadModelPackage(dir), { device: 'cpu', threads: 1, warn: () => {} });
+  await s.ready();
+  const queued = Array.from({ length: 6 }, () => s.run(s.inputBuffer()));
+  await new Promise((r) => setImmediate(r)); // the runs are posted to the worker
+  const released = s.release();
+  const outputs = await Promise.all(queued);
+  assert.equal(outputs.length, 6, 'every queued tile came back');
+  for (const o of outputs) assert.ok(o.decoded ? o.prob.length > 0 : o.values.length > 0);
+  await released;
+  assert.equal(await runs(s), false);
+});
