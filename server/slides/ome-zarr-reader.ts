@@ -44,6 +44,12 @@ export async function openOmeZarr(dir: string, options: OpenOmeZarrOptions = {})
     throw new AppError('E_SLIDE_UNSUPPORTED', `${dir} is not an OME-Zarr slide store (no readable .zattrs)`, { cause: err });
   }
   const parsed = parseRootAttrs(rawAttrs, dir);
+  if (parsed.loupe?.storeVersion === 1 && parsed.loupe.codec === 'lz4') {
+    // Its dense chunks may be corrupt in a way no decoder reports (they read back as different
+    // garbage each time): a model run on it would give different objects every run.
+    const src = parsed.loupe.source.name ? ` (source: ${parsed.loupe.source.name})` : '';
+    throw new AppError('E_SLIDE_OUTDATED', `${dir} was written by a loupe before 2026-11-28 whose Blosc-LZ4 writer could corrupt dense chunks; convert the source slide again${src}: npx loupe convert SOURCE --out STORE`, { details: { storeVersion: 1, codec: 'lz4' } });
+  }
   const cache = options.cache ?? (options.cacheBytes !== undefined ? createChunkCache(options.cacheBytes) : sharedChunkCache());
   const id = `z${nextReaderId++}:`;
   const root = zarr.root(new FileSystemStore(dir));

@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { isAppError } from '../../server/contracts/errors.ts';
 import { areaDownsample } from '../../server/slides/area-downsample.ts';
 import { openOmeZarr } from '../../server/slides/ome-zarr-reader.ts';
+import { openSlide } from '../../server/slides/open-slide.ts';
 import { createProceduralSlide, proceduralPixel } from '../../server/slides/procedural-slide.ts';
 import { writeOmeZarr } from '../../server/slides/write-ome-zarr.ts';
 import type { ChunkCodec } from '../../server/slides/ngff-metadata.ts';
@@ -157,4 +158,26 @@ test('zarr-python (Debian python3-zarr) opens the store and reads the same pixel
     assert.equal(got.version, '0.4');
     await s.close();
   }
+});
+
+test('a store written by the old Blosc-LZ4 writer (storeVersion 1, lz4) is refused when opened directly; other codecs still open', async () => {
+  const markOld = (dir: string): void => {
+    const attrs = JSON.parse(readFileSync(join(dir, '.zattrs'), 'utf8')) as { loupe: { storeVersion: number } };
+    attrs.loupe.storeVersion = 1;
+    writeFileSync(join(dir, '.zattrs'), JSON.stringify(attrs));
+  };
+  const lz4 = join(mkdtempSync(join(tmpdir(), 'loupe-old-')), 'slide.zarr');
+  await writeOmeZarr(createProceduralSlide(300, 200), lz4, { codec: 'lz4', chunk: 128 });
+  markOld(lz4);
+  for (const open of [openOmeZarr, openSlide]) {
+    await assert.rejects(open(lz4), (e) => isAppError(e, 'E_SLIDE_OUTDATED') && /loupe convert/.test(e.message));
+  }
+  const zstd = join(mkdtempSync(join(tmpdir(), 'loupe-old-')), 'slide.zarr');
+  await writeOmeZarr(createProceduralSlide(300, 200), zstd, { codec: 'zstd', chunk: 128 });
+  markOld(zstd);
+  const slide = await openSlide(zstd);
+  assert.equal(slide.info.width, 300);
+  await slide.close();
+  rmSync(lz4, { recursive: true, force: true });
+  rmSync(zstd, { recursive: true, force: true });
 });
