@@ -103,7 +103,8 @@ if (port) {
     }
     decoded = session.outputNames.includes(HEAD_PROB);
     // One warm-up run: the first run allocates the arena and picks kernels (seconds on a busy CPU).
-    await session.run({ [data.inputName]: new ort.Tensor('float32', new Float32Array(size), data.dims) });
+    // A session with the decoding head already ran once in tryHead's check.
+    if (!decoded) await session.run({ [data.inputName]: new ort.Tensor('float32', new Float32Array(size), data.dims) });
     post({ type: 'ready', device, warning, decoded });
   } catch (err) {
     post({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
