@@ -5,7 +5,8 @@
 // machine the budget is cut (fewer slides, epochs and steps); the same cut budget is run on kidney
 // slides as the reference, so the comparison is tissue against tissue, not budget against budget.
 // Both are scored on an unseen slide of their kind through the production inference path.
-//   node bin/run-ts.mjs bench/hitl/second-tissue.ts [--epochs 4] [--steps 25] [--kinds islets,kidney]
+//   node bin/run-ts.mjs bench/hitl/second-tissue.ts [--epochs 4] [--steps 25] [--train-slides 3] [--kinds islets,kidney]
+// The default model's full recipe: --epochs 12 --steps 0 --train-slides 6.
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -31,7 +32,8 @@ const value = (name: string, fallback: string): string => {
 };
 const kinds = value('kinds', 'islets,kidney').split(',').filter((k): k is SlideKind => k === 'islets' || k === 'kidney');
 // The default model's recipe (scripts/train-default-model.ts SETTINGS), with the budget cut.
-const RECIPE = { size: [2500, 2000] as const, mpp: 1, density: 1.5, trainSeeds: [101, 102, 103], valSeeds: [201], testSeed: 301, downsample: 1.5, tile: 128, batch: 4, seed: 7, lrMax: 2e-3, regionTiles: 24, valRegionTiles: 10 };
+const trainSlides = Math.min(6, Math.max(1, Number(value('train-slides', '3'))));
+const RECIPE = { size: [2500, 2000] as const, mpp: 1, density: 1.5, trainSeeds: [101, 102, 103, 104, 105, 106].slice(0, trainSlides), valSeeds: [201], testSeed: 301, downsample: 1.5, tile: 128, batch: 4, seed: 7, lrMax: 2e-3, regionTiles: 24, valRegionTiles: 10 };
 const epochs = Number(value('epochs', '4'));
 const steps = Number(value('steps', '25'));
 const out = value('out', join(here, 'results', 'second-tissue.json'));
@@ -92,11 +94,11 @@ try {
     await releaseModelSessions();
   }
   const result = {
-    recipe: { ...RECIPE, epochs, maxStepsPerEpoch: steps, engine: 'ort', note: 'scripts/train-default-model.ts SETTINGS with 3+1 slides instead of 6+1 and the epochs/steps cut; only the normalisation (computed from the training slides) differs between tissues' },
+    recipe: { ...RECIPE, epochs, maxStepsPerEpoch: steps, engine: 'ort', note: `scripts/train-default-model.ts SETTINGS with ${trainSlides}+1 slides (the default model: 6+1), ${epochs} epochs (12) and ${steps || 'uncapped'} steps per epoch (uncapped); only the normalisation (computed from the training slides) differs between tissues` },
     results,
     machine: { cpus: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown' },
     seconds: Math.round((performance.now() - t0) / 1000),
-    command: `node bin/run-ts.mjs bench/hitl/second-tissue.ts --epochs ${epochs} --steps ${steps} --kinds ${kinds.join(',')}`,
+    command: `node bin/run-ts.mjs bench/hitl/second-tissue.ts --epochs ${epochs} --steps ${steps} --train-slides ${trainSlides} --kinds ${kinds.join(',')}`,
   };
   await mkdir(dirname(out), { recursive: true });
   await writeFile(`${out}.partial`, `${JSON.stringify(result, null, 2)}\n`);
