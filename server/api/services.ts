@@ -10,7 +10,7 @@ import type { ServerMessageOf, ProtocolLimits } from '../contracts/protocol.ts';
 import type { RegionPx } from '../contracts/slide.ts';
 import type { ServerConfig } from '../config/server-config.ts';
 import { buildSlideLabels } from '../review/training-data.ts';
-import { runPromotionGate, type GateResult, type GateSlide } from './promotion-gate.ts';
+import { pickReferenceObjects, runPromotionGate, type GateResult, type GateSlide, type ReferenceSlide } from './promotion-gate.ts';
 import { ComputeQueue } from './compute-queue.ts';
 import type { ComputeBackend, ModelRuntime, PredictRegionOptions, ProgressReport, RegionPrediction, TrainingSlide } from './compute.ts';
 import { JobRunner, type JobOrigin } from './jobs.ts';
@@ -41,6 +41,8 @@ function gateParentMetrics(g: GateResult): Record<string, number> {
     rejectedReturned: p.rejectedReturned,
     confirmedChecked: p.confirmedChecked,
     confirmedMissed: p.confirmedMissed,
+    referenceChecked: p.referenceChecked,
+    referenceMissed: p.referenceMissed,
   };
   if (p.validationRegions > 0) Object.assign(out, { dice: p.dice, f1: p.f1, tp: p.tp, fp: p.fp, fn: p.fn });
   for (const [k, v] of Object.entries(out)) if (!Number.isFinite(v)) delete out[k];
@@ -352,10 +354,14 @@ export class Services {
     for (let n = 1; ; n++) if (!this.store.getModel(`${base}${n}`)) return `${base}${n}`;
   }
 
-  /** Collects what the review taught (review/training-data.ts rules) for the given slides. */
+  /**
+   * Collects what the review taught (review/training-data.ts rules) for the given slides, and what the
+   * promotion gate checks there, including the parent's reference objects (promotion-gate.ts).
+   */
   async #trainingSlides(slideIds: string[], version: string): Promise<{ slides: TrainingSlide[]; gate: GateSlide[]; leases: Lease<SlideReader>[]; counts: Record<string, unknown>[] }> {
     const slides: TrainingSlide[] = [];
     const gate: GateSlide[] = [];
+    const references: ReferenceSlide[] = [];
     const leases: Lease<SlideReader>[] = [];
     const counts: Record<string, unknown>[] = [];
     for (const id of slideIds) {
@@ -383,16 +389,22 @@ export class Services {
         validationRegions: labels.validationRegions,
         validationTruth: labels.validationTruth,
       });
+      const truth = [...labels.truth, ...labels.validationTruth];
       gate.push({
         slideId: id,
         reader: lease.value,
         validationRegions: labels.validationRegions,
         validationTruth: labels.validationTruth,
         rejected: labels.rejected,
-        truth: [...labels.truth, ...labels.validationTruth],
+        truth,
+        reference: [],
       });
+      references.push({ slideId: id, predictions, reviewedRegions: regions.map((r) => r.geometry), reviewed: [...labels.rejected, ...truth] });
       counts.push({ slideId: id, ...labels.counts, reviewedRegions: regions.length, validationRegions: labels.validationRegions.length });
     }
+    // The parent's surest objects outside the review, ranked over all these slides together.
+    const picked = pickReferenceObjects(references, this.config.retrain.promotionReferenceObjects);
+    for (const g of gate) g.reference = picked.get(g.slideId) ?? [];
     return { slides, gate, leases, counts };
   }
 
@@ -480,8 +492,8 @@ export class Services {
           const metrics = { ...outcome.metrics, ...gateResult.metrics };
           const parentMetrics = { ...outcome.parentMetrics, ...gateParentMetrics(gateResult) };
           const r = this.config.retrain;
-          const tolerances = { dice: r.promotionTolerance, f1: r.promotionF1Tolerance, rejected: r.promotionRejectedTolerance, confirmed: r.promotionConfirmedTolerance };
-          const promotion = { reason: decision.reason, failed: decision.failed, tolerances };
+          const tolerances = { dice: r.promotionTolerance, f1: r.promotionF1Tolerance, rejected: r.promotionRejectedTolerance, confirmed: r.promotionConfirmedTolerance, reference: r.promotionReferenceTolerance };
+          const promotion = { reason: decision.reason, failed: decision.failed, tolerances, referenceObjects: r.promotionReferenceObjects };
           this.store.addModel({ version, parent, dir: outDir, metrics, data: { job: jobId, mode, slides: counts, parentMetrics, promotion, settings: mode === 'full' ? this.config.retrain.full : {} }, promoted });
           if (promoted) await this.activateModel(version, origin);
           this.#emit({ type: 'train.progress', requestId: null, jobId, phase: 'done', step: 1, total: 1, loss: null, dice: metrics.dice ?? null, eta: null }, origin);

@@ -29,8 +29,20 @@ export interface RetrainConfig {
   promotionF1Tolerance: number;
   /** … it brings back at most this many more rejected objects than the parent does (0 = none), … */
   promotionRejectedTolerance: number;
-  /** … and it misses at most this many more confirmed (accepted/edited/added) objects than the parent. */
+  /** … it misses at most this many more confirmed (accepted/edited/added) objects than the parent, … */
   promotionConfirmedTolerance: number;
+  /**
+   * … and it misses at most this share more of the reference objects than the parent (at least one
+   * object when > 0; review/promotion-rule.ts referenceAllowance says why 0.1).
+   */
+  promotionReferenceTolerance: number;
+  /**
+   * Reference objects per gate run: the parent's most confident whole-slide predictions outside every
+   * reviewed region of the slides judged (highest energy first over all of them), re-predicted by
+   * parent and child (api/promotion-gate.ts). 20 is a few seconds of small predictions per model and
+   * enough that one lost glomerulus is 5 %; 0 turns the check off.
+   */
+  promotionReferenceObjects: number;
   /** Rejected and confirmed objects re-predicted by the gate per retrain (the most recent of each kind), to bound its time. */
   promotionMaxObjectsChecked: number;
   /** Full fine-tuning (train.start mode "full") as a server job: short, from the active model. */
@@ -103,6 +115,8 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = {
     promotionF1Tolerance: 0,
     promotionRejectedTolerance: 0,
     promotionConfirmedTolerance: 0,
+    promotionReferenceTolerance: 0.1,
+    promotionReferenceObjects: 20,
     promotionMaxObjectsChecked: 100,
     full: { epochs: 2, maxStepsPerEpoch: 20, batchSize: 4, engine: 'ort', lrMax: 1e-4, warmupShare: 0.1, regionTiles: 24 },
   },
@@ -145,11 +159,11 @@ export function loadServerConfig(input: ServerConfigInput = {}): Readonly<Server
   if (limits.hardFrameBytes < limits.maxFrameBytes) throw new AppError('E_ARG_INVALID', 'limit hardFrameBytes must be ≥ maxFrameBytes');
   const retrain: RetrainConfig = { ...d.retrain, ...input.retrain, full: { ...d.retrain.full, ...input.retrain?.full } };
   if (!(retrain.validationShare >= 0 && retrain.validationShare < 1)) throw new AppError('E_ARG_INVALID', `validationShare must be in [0, 1), got ${retrain.validationShare}`);
-  for (const k of ['promotionTolerance', 'promotionF1Tolerance', 'promotionRejectedTolerance', 'promotionConfirmedTolerance'] as const) {
+  for (const k of ['promotionTolerance', 'promotionF1Tolerance', 'promotionRejectedTolerance', 'promotionConfirmedTolerance', 'promotionReferenceTolerance'] as const) {
     if (!(retrain[k] >= 0 && Number.isFinite(retrain[k]))) throw new AppError('E_ARG_INVALID', `retrain.${k} must be a finite number ≥ 0, got ${retrain[k]}`);
   }
-  if (!(Number.isInteger(retrain.promotionMaxObjectsChecked) && retrain.promotionMaxObjectsChecked >= 0)) {
-    throw new AppError('E_ARG_INVALID', `retrain.promotionMaxObjectsChecked must be an integer ≥ 0, got ${retrain.promotionMaxObjectsChecked}`);
+  for (const k of ['promotionMaxObjectsChecked', 'promotionReferenceObjects'] as const) {
+    if (!(Number.isInteger(retrain[k]) && retrain[k] >= 0)) throw new AppError('E_ARG_INVALID', `retrain.${k} must be an integer ≥ 0, got ${retrain[k]}`);
   }
   const f = retrain.full;
   for (const k of ['epochs', 'maxStepsPerEpoch', 'batchSize', 'regionTiles'] as const) {

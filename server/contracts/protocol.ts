@@ -487,8 +487,10 @@ export const modelUpdatedSchema = obj({
   /**
    * The promotion gate's numbers: the new version's (dice, f1, tp, fp, fn on the held-back reviewed
    * regions; rejectedChecked, rejectedReturned, confirmedChecked, confirmedMissed in all reviewed
-   * regions) and its parent's on the same places (parentDice, parentF1, parentTp, parentFp, parentFn,
-   * parentRejectedReturned, parentConfirmedMissed), plus training facts (trainSeconds…).
+   * regions; referenceChecked, referenceMissed on the parent's most confident objects outside them)
+   * and its parent's on the same places (parentDice, parentF1, parentTp, parentFp, parentFn,
+   * parentRejectedReturned, parentConfirmedMissed, parentReferenceMissed), plus training facts
+   * (trainSeconds…).
    */
   metrics: record(num()),
   /** True when the new version passed the promotion gate (docs/server.md) and is now active. */
@@ -496,7 +498,8 @@ export const modelUpdatedSchema = obj({
   /**
    * The gate's stable reason code: PROMOTED, PROMOTED_UNVALIDATED (no held-back region yet),
    * REFUSED_F1_DROP, REFUSED_FP_INCREASE, REFUSED_REJECTED_RETURNED, REFUSED_CONFIRMED_LOST,
-   * REFUSED_DICE_DROP or REFUSED_NOT_SCORED.
+   * REFUSED_REFERENCE_LOST (misses more of the parent's most confident objects outside the reviewed
+   * regions), REFUSED_DICE_DROP or REFUSED_NOT_SCORED.
    */
   reason: opt(str({ max: 64 })),
   active: nullable(str()),

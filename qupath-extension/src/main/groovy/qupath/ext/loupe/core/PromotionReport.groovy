@@ -29,6 +29,10 @@ final class PromotionReport {
                 return "Model ${u.version} was kept as a candidate: ${count(m['rejectedReturned'])} of the objects you rejected came back (${parent}: ${count(m['parentRejectedReturned'])}).".toString()
             case 'REFUSED_CONFIRMED_LOST':
                 return "Model ${u.version} was kept as a candidate: it misses ${count(m['confirmedMissed'])} objects you confirmed (${parent}: ${count(m['parentConfirmedMissed'])}).".toString()
+            case 'REFUSED_REFERENCE_LOST':
+                // The reference objects are the parent's surest predictions away from the review: the
+                // pathologist never looked at them, so say whose objects they are and where.
+                return "Model ${u.version} was kept as a candidate: it no longer finds ${count(m['referenceMissed'])} of the ${count(m['referenceChecked'])} objects ${parent} was most sure of outside the regions you reviewed (${parent} itself misses ${count(m['parentReferenceMissed'])}).".toString()
             case 'REFUSED_DICE_DROP':
                 return "Model ${u.version} was kept as a candidate: its outlines overlap your regions less (Dice ${pct(m['dice'])} vs ${pct(m['parentDice'])} for ${parent}).".toString()
             case 'REFUSED_NOT_SCORED':

@@ -30,6 +30,8 @@ class PromotionReportTest {
                 PromotionReport.describe(updated('REFUSED_REJECTED_RETURNED', false, [rejectedReturned: 3d, parentRejectedReturned: 0d])))
         assertEquals('Model v2 was kept as a candidate: it misses 2 objects you confirmed (v1: 0).',
                 PromotionReport.describe(updated('REFUSED_CONFIRMED_LOST', false, [confirmedMissed: 2d, parentConfirmedMissed: 0d])))
+        assertEquals('Model v2 was kept as a candidate: it no longer finds 3 of the 20 objects v1 was most sure of outside the regions you reviewed (v1 itself misses 0).',
+                PromotionReport.describe(updated('REFUSED_REFERENCE_LOST', false, [referenceMissed: 3d, referenceChecked: 20d, parentReferenceMissed: 0d])))
         assertEquals('Model v2 was kept as a candidate: its outlines overlap your regions less (Dice 0.81 vs 0.95 for v1).',
                 PromotionReport.describe(updated('REFUSED_DICE_DROP', false, [dice: 0.81d, parentDice: 0.95d])))
         assertTrue(PromotionReport.describe(updated('REFUSED_NOT_SCORED', false, [:])).contains('could not score'))
@@ -38,6 +40,8 @@ class PromotionReportTest {
     @Test void missingNumbersShowADashAndOldServersStillGetASentence() {
         assertEquals('Model v2 was kept as a candidate: F1 – on the regions you held back for checking, worse than v1 (–).',
                 PromotionReport.describe(updated('REFUSED_F1_DROP', false, [:])))
+        assertEquals('Model v2 was kept as a candidate: it no longer finds – of the – objects v1 was most sure of outside the regions you reviewed (v1 itself misses –).',
+                PromotionReport.describe(updated('REFUSED_REFERENCE_LOST', false, [:])))
         assertEquals('Model v2 is now active.', PromotionReport.describe(updated(null, true, [dice: 0.9d])))
         assertEquals('Model v2 was kept as a candidate (it did not beat v1).', PromotionReport.describe(updated(null, false, [:])))
         assertEquals('Model v2 was kept as a candidate (it did not beat v1: REFUSED_SOMETHING_NEW).', PromotionReport.describe(updated('REFUSED_SOMETHING_NEW', false, [:])))
