@@ -28,6 +28,17 @@ function argValue(args: string[], name: string, fallback: number): number {
 
 const COLORS: Record<Strategy, string> = { energy: PALETTE[0] ?? '#c2185b', softmax: PALETTE[1] ?? '#1976d2', random: PALETTE[2] ?? '#757575' };
 
+/** Share of an arm's reviewed objects that needed a correction (rejected or redrawn); null when none was reviewed. */
+function errorShare(a: ArmResult): number | null {
+  let errors = 0;
+  let reviewed = 0;
+  for (const r of a.rounds) {
+    errors += r.actions.rejected + r.actions.edited;
+    reviewed += r.reviewed;
+  }
+  return reviewed === 0 ? null : errors / reviewed;
+}
+
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const smoke = args.includes('--smoke');
   const cohortSettings: CohortSettings = {
@@ -83,13 +94,17 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       diceStart: dice[0] ?? null,
       diceEnd: dice.at(-1) ?? null,
       reviewed: reviewed.reduce((x, y) => x + y, 0),
+      // How much of the pathologist's review went to objects that needed a correction (rejected or
+      // redrawn): what ordering by uncertainty promises, measured apart from what training makes of it.
+      errorsFound: a.rounds.reduce((n, r) => n + r.actions.rejected + r.actions.edited, 0),
+      errorsPerReviewed: errorShare(a),
       f1GainPerObject: gainPerObject(f1, reviewed),
       diceGainPerObject: gainPerObject(dice, reviewed),
       finalSelectivity: a.finalSelectivity,
       seconds: Math.round(a.seconds),
     };
   });
-  const meanGain = (s: Strategy, k: 'f1GainPerObject' | 'diceGainPerObject'): number | null => {
+  const meanGain = (s: Strategy, k: 'f1GainPerObject' | 'diceGainPerObject' | 'errorsPerReviewed'): number | null => {
     const v = summary.filter((x) => x.strategy === s).map((x) => x[k]).filter((x): x is number => x !== null);
     return v.length === 0 ? null : v.reduce((a, b) => a + b, 0) / v.length;
   };
@@ -146,6 +161,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       energyOverRandomF1GainPerObject: energyVsRandom,
       softmaxOverRandomF1GainPerObject: ratio(meanGain('softmax', 'f1GainPerObject'), meanGain('random', 'f1GainPerObject')),
       energyOverRandomDiceGainPerObject: ratio(meanGain('energy', 'diceGainPerObject'), meanGain('random', 'diceGainPerObject')),
+      energyOverRandomErrorsPerReviewed: ratio(meanGain('energy', 'errorsPerReviewed'), meanGain('random', 'errorsPerReviewed')),
+      softmaxOverRandomErrorsPerReviewed: ratio(meanGain('softmax', 'errorsPerReviewed'), meanGain('random', 'errorsPerReviewed')),
       aurocEnergyMinusSoftmax: aurocMargin,
       aurocEnergyMinusSoftmaxArtifacts: sel.energyAurocArtifact !== null && sel.softmaxAurocArtifact !== null ? sel.energyAurocArtifact - sel.softmaxAurocArtifact : null,
     },
