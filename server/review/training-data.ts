@@ -136,18 +136,3 @@ export function buildSlideLabels(regions: ReviewRegion[], corrections: ReviewCor
     counts,
   };
 }
-
-/**
- * The pixel half of the promotion rule (the whole gate, with instance F1 and rejected objects, is
- * review/promotion-rule.ts): the new version may be at most `tolerance` worse than its parent on
- * validation Dice. Without any held-back region neither has a score, and nothing shows the new one is worse:
- * it is promoted (the pathologist asked for this retraining).
- */
-export function shouldPromote(newMetrics: Record<string, number>, parentMetrics: Record<string, number>, tolerance: number): boolean {
-  const a = newMetrics.dice;
-  const b = parentMetrics.dice;
-  if (a === undefined && b === undefined) return true;
-  if (a === undefined || !Number.isFinite(a)) return false;
-  if (b === undefined || !Number.isFinite(b)) return true;
-  return a >= b - tolerance;
-}

@@ -11,7 +11,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { ServerMessage } from '../../server/contracts/protocol.ts';
-import { shouldPromote } from '../../server/review/training-data.ts';
 import { startTestServer, tempDir, TestClient } from './harness.ts';
 import { writeStainModel } from './model-fixture.ts';
 
@@ -104,7 +103,7 @@ test('a version that adds small false objects keeps a similar Dice but is refuse
   assert.equal(m.fp, 3, 'and adds one false object per region');
   assert.ok((m.parentF1 ?? 0) - (m.f1 ?? 0) > 0.3, `F1 ${m.parentF1} → ${m.f1}`);
   assert.ok(Math.abs((m.parentDice ?? 0) - (m.dice ?? 0)) < 0.05, `pixel Dice barely moves: ${m.parentDice} → ${m.dice}`);
-  assert.equal(shouldPromote({ dice: m.dice ?? NaN }, { dice: m.parentDice ?? NaN }, 0.05), true, 'a Dice-only gate would have promoted it');
+  assert.ok((m.dice ?? NaN) >= (m.parentDice ?? NaN) - 0.05, 'a Dice-only gate (5 % tolerance) would have promoted it');
   assert.equal(worse.decision.promoted, false);
   assert.equal(worse.decision.reason, 'REFUSED_F1_DROP');
   assert.deepEqual(worse.decision.failed, ['REFUSED_F1_DROP']);

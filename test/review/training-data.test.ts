@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PolygonGeometry } from '../../server/contracts/geojson.ts';
-import { buildSlideLabels, pseudoLabelThreshold, shouldPromote, splitRegions, unitHash } from '../../server/review/training-data.ts';
+import { buildSlideLabels, pseudoLabelThreshold, splitRegions, unitHash } from '../../server/review/training-data.ts';
 import { bboxOf, centroidOf, containsPoint } from '../../server/review/area-geometry.ts';
 
 const square = (x: number, y: number, s: number): PolygonGeometry => ({ type: 'Polygon', coordinates: [[[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]] });
@@ -73,16 +73,6 @@ test('validation split: deterministic, by region id, at least one held back, nev
   assert.equal(splitRegions(regions, 0).validation.length, 0);
   const h = unitHash('x');
   assert.ok(h >= 0 && h < 1);
-});
-
-test('promotion only when not worse than the parent on validation (with tolerance)', () => {
-  assert.equal(shouldPromote({ dice: 0.8 }, { dice: 0.8 }, 0), true);
-  assert.equal(shouldPromote({ dice: 0.79 }, { dice: 0.8 }, 0), false);
-  assert.equal(shouldPromote({ dice: 0.79 }, { dice: 0.8 }, 0.02), true);
-  assert.equal(shouldPromote({ dice: 0.5 }, {}, 0), true);
-  assert.equal(shouldPromote({}, {}, 0), true, 'no validation data: nothing shows the new version is worse');
-  assert.equal(shouldPromote({}, { dice: 0.1 }, 0), false);
-  assert.equal(shouldPromote({ dice: Number.NaN }, { dice: 0.1 }, 0), false);
 });
 
 test('corrections inside held-back regions are validation truth, not training data', () => {
