@@ -172,6 +172,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     },
     selectivityStartModel: sel,
     summary,
+    // Every version the gate refused, scored on the held-out slides beside the model that stayed
+    // active: a refusal was right when the refused version is worse there.
+    gateRefusals: arms.flatMap((a) => a.rounds.flatMap((r) => (r.refused ? [{
+      strategy: a.strategy, seed: a.seed, round: r.round, reason: r.refused.reason, refusedF1: r.refused.f1, activeF1: r.f1, refusedDice: r.refused.dice, activeDice: r.dice,
+      verdict: r.refused.f1 < r.f1 ? 'kept out a worse model' : r.refused.f1 > r.f1 ? 'kept out a better model' : 'same held-out F1',
+    }] : []))),
     curves: arms.map((a) => ({ strategy: a.strategy, seed: a.seed, rounds: a.rounds })),
     startObjects: startObjects.map((o) => ({ outcome: o.outcome, bestIou: Math.round(o.bestIou * 1e4) / 1e4, energy: o.energy, meanProbability: o.meanProbability })),
     settings: { cohort: cohortSettings, loop, randomSeeds, smoke },

@@ -74,8 +74,9 @@ export class ReviewClient {
     return m as Of<T>;
   }
 
-  async predictRegion(slide: string, region: { x: number; y: number; width: number; height: number }, downsample: number): Promise<Of<'predict.result'>> {
-    return this.#reply(this.#send({ type: 'predict.region', slide, region, downsample }), 'predict.result');
+  /** Predicts with `model` (a version), default the active one. */
+  async predictRegion(slide: string, region: { x: number; y: number; width: number; height: number }, downsample: number, model?: string): Promise<Of<'predict.result'>> {
+    return this.#reply(this.#send({ type: 'predict.region', slide, region, downsample, ...(model === undefined ? {} : { model }) }), 'predict.result');
   }
 
   async candidates(slide: string, limit: number): Promise<Of<'candidates'>> {

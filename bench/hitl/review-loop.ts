@@ -53,6 +53,11 @@ export interface RoundResult {
   tp: number;
   fp: number;
   fn: number;
+  /**
+   * A version the gate refused, scored on the held-out slides like the active model: whether the
+   * refusal kept a worse model out (F1 below the active one's) or a better one (the gate's track record).
+   */
+  refused: { version: string; reason: string | null; f1: number; dice: number; tp: number; fp: number; fn: number } | null;
   seconds: { review: number; train: number; evaluate: number };
 }
 
@@ -98,10 +103,10 @@ export async function runArm(strategy: Strategy, cohort: Cohort, s: LoopSettings
     const c = client;
     const d = cohort.settings.downsample;
 
-    const evaluate = async (): Promise<{ pooled: ReturnType<typeof poolSlides>; objects: ObjectResult[] }> => {
+    const evaluate = async (version?: string): Promise<{ pooled: ReturnType<typeof poolSlides>; objects: ObjectResult[] }> => {
       const scores = [];
       for (const slide of cohort.test) {
-        const r = await c.predictRegion(ids.get(slide) ?? '', { x: 0, y: 0, width: slide.width, height: slide.height }, d);
+        const r = await c.predictRegion(ids.get(slide) ?? '', { x: 0, y: 0, width: slide.width, height: slide.height }, d, version);
         scores.push(scoreSlide(r.objects.features.map(scored), slide.truth.map((t) => t.geometry), { x: 0, y: 0, width: slide.width, height: slide.height }, { artifacts: slide.artifacts, lookalikes: slide.lookalikes }));
       }
       return { pooled: poolSlides(scores), objects: scores.flatMap((x) => x.objects) };
@@ -114,11 +119,11 @@ export async function runArm(strategy: Strategy, cohort: Cohort, s: LoopSettings
     shared.start = first;
     const startObjects = reused ? [] : [...first.objects];
     let last: { pooled: ReturnType<typeof poolSlides>; objects: ObjectResult[] } = first;
-    const row = (round: number, model: string, training: RoundResult['training'], promoted: boolean | null, gate: RoundResult['gate'], reviewed: number, actions: RoundResult['actions'], seconds: RoundResult['seconds']): RoundResult => ({
-      round, model, training, promotedByServer: promoted, gate, reviewed, actions,
+    const row = (round: number, model: string, training: RoundResult['training'], promoted: boolean | null, gate: RoundResult['gate'], reviewed: number, actions: RoundResult['actions'], refused: RoundResult['refused'], seconds: RoundResult['seconds']): RoundResult => ({
+      round, model, training, promotedByServer: promoted, gate, reviewed, actions, refused,
       f1: last.pooled.f1, precision: last.pooled.precision, recall: last.pooled.recall, dice: last.pooled.dice, tp: last.pooled.tp, fp: last.pooled.fp, fn: last.pooled.fn, seconds,
     });
-    rounds.push(row(0, 'start', 'none', null, null, 0, { accepted: 0, rejected: 0, edited: 0, added: 0 }, { review: 0, train: 0, evaluate: first.seconds }));
+    rounds.push(row(0, 'start', 'none', null, null, 0, { accepted: 0, rejected: 0, edited: 0, added: 0 }, null, { review: 0, train: 0, evaluate: first.seconds }));
     log(`${strategy}: round 0 (start${reused ? ', measured by the first arm' : ''}): F1 ${first.pooled.f1.toFixed(3)}, Dice ${first.pooled.dice.toFixed(3)}`);
     let model = 'start';
     const limit = 500;
@@ -160,7 +165,13 @@ export async function runArm(strategy: Strategy, cohort: Cohort, s: LoopSettings
       const trainSeconds = (performance.now() - tTrain) / 1000;
       tEval = performance.now();
       last = await evaluate();
-      rounds.push(row(round, model, reviewed > 0 ? mode : 'none', promoted, gate, reviewed, actions, { review: reviewSeconds, train: trainSeconds, evaluate: (performance.now() - tEval) / 1000 }));
+      let refused: RoundResult['refused'] = null;
+      if (promoted === false && gate && !s.followEveryVersion) {
+        const p = (await evaluate(gate.version)).pooled;
+        refused = { version: gate.version, reason: gate.reason, f1: p.f1, dice: p.dice, tp: p.tp, fp: p.fp, fn: p.fn };
+        log(`${strategy}: refused ${gate.version} (${gate.reason}) would have scored F1 ${p.f1.toFixed(3)}, Dice ${p.dice.toFixed(3)} on the held-out slides (active: ${last.pooled.f1.toFixed(3)})`);
+      }
+      rounds.push(row(round, model, reviewed > 0 ? mode : 'none', promoted, gate, reviewed, actions, refused, { review: reviewSeconds, train: trainSeconds, evaluate: (performance.now() - tEval) / 1000 }));
       log(`${strategy}: round ${round} (${mode}, active ${model}${promoted === false ? `, ${gate?.version} refused by the gate: ${gate?.reason}` : ''}): reviewed ${reviewed} (${JSON.stringify(actions)}), F1 ${last.pooled.f1.toFixed(3)}, Dice ${last.pooled.dice.toFixed(3)}; review ${reviewSeconds.toFixed(0)} s, train ${trainSeconds.toFixed(0)} s`);
     }
     return { strategy, seed: s.seed, rounds, startObjects, finalSelectivity: selectivity(last.objects), seconds: (performance.now() - t0) / 1000 };
