@@ -28,7 +28,8 @@ import { predictObjects } from '../../server/evaluation/predict-objects.ts';
 import { poolSlides, scoreSlide, selectivity, type SlideScore } from '../../server/evaluation/score-objects.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const DATA = join(here, '../../../shared/data/aidpath');
+// The shared data folder beside the repository, or $LOUPE_SHARED_DATA (as the tests read it).
+const DATA = join(process.env.LOUPE_SHARED_DATA ?? join(here, '../../../shared/data'), 'aidpath');
 const DEFAULT_MODEL = join(here, '../../models/default');
 /** Truth components smaller than this (level-0 px²) are slivers of a glomerulus cut by the tile edge. */
 const MIN_TRUTH_AREA_PX = 400;
