@@ -76,9 +76,10 @@ export async function prepareCohort(s: CohortSettings, log: (line: string) => vo
   await mkdir(root, { recursive: true });
   const t0 = performance.now();
   const { writeFixture } = await import('../../fixtures/write-fixture.ts');
+  const { isCurrentStore } = await import('../../server/slides/open-slide.ts');
   for (const seed of [...s.reviewSeeds, ...s.testSeeds]) {
     const dir = join(root, `${s.kind}-${seed}`);
-    if (existsSync(join(dir, 'manifest.json'))) continue;
+    if (existsSync(join(dir, 'manifest.json')) && (await isCurrentStore(join(dir, 'slide.zarr')))) continue;
     log(`writing synthetic slide ${s.kind} seed ${seed} (${s.width}×${s.height})`);
     await writeFixture({ outDir: dir, params: { kind: s.kind, width: s.width, height: s.height, seed, mpp: s.mpp, density: s.density, tissueFraction: s.tissueFraction }, format: 'zarr', force: true });
   }

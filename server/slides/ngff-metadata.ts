@@ -69,6 +69,9 @@ export interface SourceMeta {
   format: string;
 }
 
+/** The `storeVersion` this loupe writes (see LoupeBlock). */
+export const SLIDE_STORE_VERSION = 2;
+
 /** Our block in the root `.zattrs`: everything `loupe info` reports that NGFF has no place for. */
 export interface LoupeBlock {
   /**

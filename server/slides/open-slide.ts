@@ -13,7 +13,7 @@ import type { SlideInfo, SlideReader } from '../contracts/slide.ts';
 import { conversionCacheBudget, evictConversionCache, touchStore } from './conversion-cache.ts';
 import { detectFormat } from './detect-format.ts';
 import { openImageSlide } from './image-slide.ts';
-import type { ChunkCodec, SourceMeta } from './ngff-metadata.ts';
+import { SLIDE_STORE_VERSION, type ChunkCodec, type SourceMeta } from './ngff-metadata.ts';
 import { isOmeZarrDir, openOmeZarr } from './ome-zarr-reader.ts';
 import { openTiffSlide } from './tiff-slide.ts';
 import { writeOmeZarr } from './write-ome-zarr.ts';
@@ -36,11 +36,14 @@ export function defaultSlideCacheDir(): string {
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'loupe', 'slides');
 }
 
-/** True when a cached conversion was written by a converter whose chunks can be trusted (storeVersion ≥ 2). */
-async function isCurrentConversion(store: string): Promise<boolean> {
+/**
+ * True when a store was written by this loupe's store layout (storeVersion SLIDE_STORE_VERSION or later),
+ * i.e. its chunks can be trusted. Caches of converted or generated slides reuse a store only then.
+ */
+export async function isCurrentStore(store: string): Promise<boolean> {
   try {
     const attrs = JSON.parse(await readFile(join(store, '.zattrs'), 'utf8')) as { loupe?: { storeVersion?: unknown } };
-    return typeof attrs.loupe?.storeVersion === 'number' && attrs.loupe.storeVersion >= 2;
+    return typeof attrs.loupe?.storeVersion === 'number' && attrs.loupe.storeVersion >= SLIDE_STORE_VERSION;
   } catch {
     return false;
   }
@@ -112,7 +115,7 @@ export async function openSlide(path: string, options: OpenSlideOptions = {}): P
   const sha = await fileSha256(path);
   const cacheDir = options.cacheDir ?? defaultSlideCacheDir();
   const store = join(cacheDir, `${sha}.zarr`);
-  if ((await isOmeZarrDir(store)) && !(await isCurrentConversion(store))) {
+  if ((await isOmeZarrDir(store)) && !(await isCurrentStore(store))) {
     // Converted by a loupe whose Blosc-LZ4 writer could corrupt chunks: convert again.
     await rm(store, { recursive: true, force: true });
   }

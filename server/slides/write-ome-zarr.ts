@@ -10,7 +10,7 @@ import { AppError, toAppError } from '../contracts/errors.ts';
 import type { SlideReader } from '../contracts/slide.ts';
 import { LOUPE_VERSION } from '../lib/version.ts';
 import { createChunkSink } from './chunk-sink.ts';
-import { buildRootAttrs, compressorFor, type ChunkCodec, type LoupeBlock, type SourceMeta, type V2Dtype, type ZArray } from './ngff-metadata.ts';
+import { buildRootAttrs, compressorFor, SLIDE_STORE_VERSION, type ChunkCodec, type LoupeBlock, type SourceMeta, type V2Dtype, type ZArray } from './ngff-metadata.ts';
 import { factorTwoLevels } from './pyramid-levels.ts';
 import { writePyramid } from './pyramid-writer.ts';
 
@@ -68,7 +68,7 @@ export async function writeOmeZarr(source: SlideReader, outDir: string, options:
     const compressor = compressorFor(codec);
     const meta = options.sourceMeta ?? { name: source.info.source, sizeBytes: null, sha256: null, format: source.info.format };
     const loupe: LoupeBlock = {
-      storeVersion: 2,
+      storeVersion: SLIDE_STORE_VERSION,
       converter: `loupe ${LOUPE_VERSION}`,
       convertedAt: new Date().toISOString(),
       source: meta,

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { DEFAULT_INFERENCE_SETTINGS, MODEL_PACKAGE_FORMAT, MODEL_PACKAGE_FORMAT_VERSION, type ModelManifest } from '../../server/contracts/model-package.ts';
 import { OnnxGraphBuilder, attr } from '../../server/lib/onnx-builder.ts';
 import { writeModelPackage } from '../../server/models/model-package.ts';
+import { isCurrentStore } from '../../server/slides/open-slide.ts';
 import { seededRandom } from '../../server/training/unet-spec.ts';
 import { writeFixture } from '../../fixtures/write-fixture.ts';
 
@@ -72,7 +73,8 @@ export async function writeCohortSlides(dir: string, n: number, size = 1024, see
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
     const cached = join(cacheRoot, `kidney-${size}-${seed0 + i}`);
-    if (!existsSync(join(cached, 'manifest.json'))) {
+    // /tmp outlives clones: a fixture written by an older store layout is written again.
+    if (!existsSync(join(cached, 'manifest.json')) || !(await isCurrentStore(join(cached, 'slide.zarr')))) {
       await rm(cached, { recursive: true, force: true });
       await writeFixture({ outDir: cached, params: { kind: 'kidney', width: size, height: size, seed: seed0 + i, mpp: 0.5, artifacts: false, density: 3 }, workers: 0, format: 'zarr' }).catch(async (err: unknown) => {
         // A parallel test process may have written it first (the fixture writer renames into place).
