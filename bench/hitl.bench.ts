@@ -1,4 +1,4 @@
-// `npm run bench -- hitl [--smoke] [--rounds R] [--budget K] [--full-every N] [--random-seeds N] [--review-slides 1|2] [--test-slides 1-3] [--follow-every-version]`:
+// `npm run bench -- hitl [--smoke] [--rounds R] [--budget K] [--full-every N] [--random-seeds N] [--review-slides 1|2] [--test-slides 1-3] [--follow-every-version] [--reference-objects N]`:
 // does energy-guided review beat random review? (issue 10). A synthetic kidney cohort (fixtures/,
 // with look-alikes and artifacts), a starting model trained on two slides, and a simulated
 // pathologist who reviews K objects per round through the real server protocol, for each strategy
@@ -64,6 +64,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     // The server's shipped full-retrain settings (a fine-tune), shortened only for --smoke.
     full: smoke ? { epochs: 1, maxStepsPerEpoch: 2 } : {},
     followEveryVersion: args.includes('--follow-every-version'),
+    ...(args.includes('--reference-objects') ? { referenceObjects: argValue(args, 'reference-objects', 0) } : {}),
     oracle: {},
     seed: 1,
   };

@@ -30,6 +30,8 @@ export interface LoopSettings {
   full: Partial<{ epochs: number; maxStepsPerEpoch: number; batchSize: number; lrMax: number }>;
   /** Activate every new version even when the server's gate refused it (the old benchmark mode). */
   followEveryVersion: boolean;
+  /** The gate's reference objects (retrain.promotionReferenceObjects); undefined: the server's default (off). */
+  referenceObjects?: number;
   oracle: Partial<OracleOptions>;
   /** Seed of the random strategy. */
   seed: number;
@@ -88,7 +90,7 @@ export interface SharedStart {
 export async function runArm(strategy: Strategy, cohort: Cohort, s: LoopSettings, log: (line: string) => void, shared: SharedStart = {}): Promise<ArmResult> {
   const t0 = performance.now();
   const dataDir = await mkdtemp(join(tmpdir(), `loupe-hitl-${strategy}-`));
-  const config = loadServerConfig({ host: '127.0.0.1', port: 0, dataDir, slideRoots: [cohort.root], retrain: { full: { ...s.full, engine: 'ort' } } });
+  const config = loadServerConfig({ host: '127.0.0.1', port: 0, dataDir, slideRoots: [cohort.root], retrain: { full: { ...s.full, engine: 'ort' }, ...(s.referenceObjects === undefined ? {} : { promotionReferenceObjects: s.referenceObjects }) } });
   const server = await startLoupeServer(config, createCompute({ device: 'cpu', dataDir }));
   let client: ReviewClient | undefined;
   try {

@@ -38,7 +38,7 @@ async function setUp(t: TestContext) {
   for (const [version, threshold] of [['clean', 0.6], ['keeps', 0.7], ['fewer', 0.3]] as const) {
     await writeStainModel(join(root, version), version, { threshold, tile: 128, name: `stain-${version}` });
   }
-  const server = await startTestServer(t, { slideRoots: [root] });
+  const server = await startTestServer(t, { slideRoots: [root], retrain: { promotionReferenceObjects: 20 } });
   const reg = server.services.registerSlide('discs.png');
   assert.ok(reg.job);
   assert.equal((await server.services.jobs.wait(reg.job.id)).state, 'done');
