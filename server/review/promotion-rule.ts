@@ -87,7 +87,7 @@ const finite = (...xs: number[]): boolean => xs.every(Number.isFinite);
  * predictions, not truth: a better child may rightly drop one of the parent's confident false objects,
  * and an outline re-predicted in a small window can land just under IoU 0.5, so no tolerance at all
  * would refuse good retrains. One in ten still refuses a retrain like the one in docs/evaluation.md
- * §1 that lost 3 glomeruli: with 20 reference objects checked (the default), 2 are allowed, 3 refuse.
+ * §1 that lost 3 glomeruli: with 20 reference objects checked (when turned on), 2 are allowed, 3 refuse.
  */
 export function referenceAllowance(checked: number, share: number): number {
   if (!(share > 0) || checked <= 0) return 0;
