@@ -161,7 +161,7 @@ export async function runPromotionGate(
   parent: ModelRuntime,
   child: ModelRuntime,
   slides: readonly GateSlide[],
-  rules: Pick<RetrainConfig, 'promotionTolerance' | 'promotionF1Tolerance' | 'promotionRejectedTolerance' | 'promotionConfirmedTolerance' | 'promotionReferenceTolerance' | 'promotionMaxObjectsChecked'>,
+  rules: Pick<RetrainConfig, 'promotionTolerance' | 'promotionF1Tolerance' | 'promotionFpTolerance' | 'promotionRejectedTolerance' | 'promotionConfirmedTolerance' | 'promotionReferenceTolerance' | 'promotionMaxObjectsChecked'>,
   signal: AbortSignal,
 ): Promise<GateResult> {
   const t0 = performance.now();
@@ -170,6 +170,7 @@ export async function runPromotionGate(
   const decision = decidePromotion(childScore, parentScore, {
     dice: rules.promotionTolerance,
     f1: rules.promotionF1Tolerance,
+    fp: rules.promotionFpTolerance,
     rejected: rules.promotionRejectedTolerance,
     confirmed: rules.promotionConfirmedTolerance,
     reference: rules.promotionReferenceTolerance,

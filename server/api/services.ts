@@ -492,7 +492,7 @@ export class Services {
           const metrics = { ...outcome.metrics, ...gateResult.metrics };
           const parentMetrics = { ...outcome.parentMetrics, ...gateParentMetrics(gateResult) };
           const r = this.config.retrain;
-          const tolerances = { dice: r.promotionTolerance, f1: r.promotionF1Tolerance, rejected: r.promotionRejectedTolerance, confirmed: r.promotionConfirmedTolerance, reference: r.promotionReferenceTolerance };
+          const tolerances = { dice: r.promotionTolerance, f1: r.promotionF1Tolerance, fp: r.promotionFpTolerance, rejected: r.promotionRejectedTolerance, confirmed: r.promotionConfirmedTolerance, reference: r.promotionReferenceTolerance };
           const promotion = { reason: decision.reason, failed: decision.failed, tolerances, referenceObjects: r.promotionReferenceObjects };
           this.store.addModel({ version, parent, dir: outDir, metrics, data: { job: jobId, mode, slides: counts, parentMetrics, promotion, settings: mode === 'full' ? this.config.retrain.full : {} }, promoted });
           if (promoted) await this.activateModel(version, origin);

@@ -25,8 +25,15 @@ export interface RetrainConfig {
    * outline, even a better one, would count against the new version; 0.03 ≈ 1 px on a 100-px object.)
    */
   promotionTolerance: number;
-  /** … its instance F1 at IoU 0.5 ≥ parent's − this tolerance, … */
+  /**
+   * … its instance F1 at IoU 0.5 ≥ parent's − this tolerance (or, where the held-back regions hold no
+   * true object, at most promotionFpTolerance more false objects), … Not 0: the held-back regions
+   * hold a handful of objects, where one object moves F1 by 0.05–0.1; with tolerance 0 the gate
+   * refused three versions that were better on held-out slides over one object (docs/evaluation.md §1).
+   * A ruinous retrain (F1 0.92 → 0.31, or 4 → 96 false objects) is far outside either tolerance.
+   */
   promotionF1Tolerance: number;
+  promotionFpTolerance: number;
   /** … it brings back at most this many more rejected objects than the parent does (0 = none), … */
   promotionRejectedTolerance: number;
   /** … it misses at most this many more confirmed (accepted/edited/added) objects than the parent, … */
@@ -116,7 +123,8 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = {
     pseudoLabelQuantile: 0.5,
     validationShare: 0.2,
     promotionTolerance: 0.03,
-    promotionF1Tolerance: 0,
+    promotionF1Tolerance: 0.05,
+    promotionFpTolerance: 1,
     promotionRejectedTolerance: 0,
     promotionConfirmedTolerance: 0,
     promotionReferenceTolerance: 0.1,
@@ -163,7 +171,7 @@ export function loadServerConfig(input: ServerConfigInput = {}): Readonly<Server
   if (limits.hardFrameBytes < limits.maxFrameBytes) throw new AppError('E_ARG_INVALID', 'limit hardFrameBytes must be ≥ maxFrameBytes');
   const retrain: RetrainConfig = { ...d.retrain, ...input.retrain, full: { ...d.retrain.full, ...input.retrain?.full } };
   if (!(retrain.validationShare >= 0 && retrain.validationShare < 1)) throw new AppError('E_ARG_INVALID', `validationShare must be in [0, 1), got ${retrain.validationShare}`);
-  for (const k of ['promotionTolerance', 'promotionF1Tolerance', 'promotionRejectedTolerance', 'promotionConfirmedTolerance', 'promotionReferenceTolerance'] as const) {
+  for (const k of ['promotionTolerance', 'promotionF1Tolerance', 'promotionFpTolerance', 'promotionRejectedTolerance', 'promotionConfirmedTolerance', 'promotionReferenceTolerance'] as const) {
     if (!(retrain[k] >= 0 && Number.isFinite(retrain[k]))) throw new AppError('E_ARG_INVALID', `retrain.${k} must be a finite number ≥ 0, got ${retrain[k]}`);
   }
   for (const k of ['promotionMaxObjectsChecked', 'promotionReferenceObjects'] as const) {

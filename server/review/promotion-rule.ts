@@ -41,6 +41,8 @@ export interface PromotionTolerances {
   dice: number;
   /** Child F1 may be this much below the parent's. */
   f1: number;
+  /** Held-back regions without a true object: the child may predict this many more false objects. */
+  fp: number;
   /** Child may bring back this many more rejected objects than the parent. */
   rejected: number;
   /** Child may miss this many more confirmed objects than the parent. */
@@ -102,7 +104,7 @@ export function decidePromotion(child: GateScore, parent: GateScore, tol: Promot
     if (!finite(child.f1, child.dice)) return { promoted: false, reason: R.notScored, failed: [R.notScored] };
     if (child.tp + child.fn === 0) {
       // No true object in the held-back regions: F1 is 0 for one false object or fifty, so count them.
-      if (child.fp > parent.fp) failed.push(R.fpIncrease);
+      if (child.fp > parent.fp + tol.fp) failed.push(R.fpIncrease);
     } else if (finite(parent.f1) && child.f1 < parent.f1 - tol.f1 - 1e-12) {
       // (A parent without a number gives no baseline to lose to.)
       failed.push(R.f1Drop);

@@ -10,7 +10,7 @@ const base: GateScore = {
   validationRegions: 3, dice: 0.9, tp: 9, fp: 1, fn: 1, f1: 0.9,
   rejectedChecked: 5, rejectedReturned: 0, confirmedChecked: 10, confirmedMissed: 0, referenceChecked: 20, referenceMissed: 0,
 };
-const tol = { dice: 0.03, f1: 0, rejected: 0, confirmed: 0, reference: 0.1 };
+const tol = { dice: 0.03, f1: 0, fp: 0, rejected: 0, confirmed: 0, reference: 0.1 };
 
 test('each check refuses with its own reason, within its tolerance, in the order F1, rejected, confirmed, reference, Dice', () => {
   assert.deepEqual(decidePromotion(base, base, tol), { promoted: true, reason: 'PROMOTED', failed: [] });
@@ -23,6 +23,8 @@ test('each check refuses with its own reason, within its tolerance, in the order
   assert.equal(decidePromotion({ ...base, dice: 0.88 }, base, tol).promoted, true, 'a Dice drop within the tolerance passes');
   const noTruth = { ...base, tp: 0, fn: 0, fp: 1, f1: 0 };
   assert.equal(decidePromotion({ ...noTruth, fp: 5 }, noTruth, tol).reason, 'REFUSED_FP_INCREASE', 'no true object held back: F1 is 0 either way, the false objects are counted');
+  assert.equal(decidePromotion({ ...noTruth, fp: noTruth.fp + 1 }, noTruth, { ...tol, fp: 1 }).promoted, true, 'one more false object within the tolerance passes');
+  assert.equal(decidePromotion({ ...noTruth, fp: noTruth.fp + 2 }, noTruth, { ...tol, fp: 1 }).reason, 'REFUSED_FP_INCREASE');
   assert.equal(decidePromotion({ ...noTruth, fp: 0, f1: 1 }, noTruth, tol).promoted, true);
   const all = decidePromotion({ ...base, f1: 0.5, rejectedReturned: 3, confirmedMissed: 2, referenceMissed: 5, dice: 0.5 }, base, tol);
   assert.deepEqual(all, {
