@@ -29,7 +29,7 @@ export interface RetrainConfig {
    * … its instance F1 at IoU 0.5 ≥ parent's − this tolerance (or, where the held-back regions hold no
    * true object, at most promotionFpTolerance more false objects), … Not 0: the held-back regions
    * hold a handful of objects, where one object moves F1 by 0.05–0.1; with tolerance 0 the gate
-   * refused three versions that were better on held-out slides over one object (docs/evaluation.md §1).
+   * refused three versions that were better on held-out slides over a small difference (docs/evaluation.md §7).
    * A ruinous retrain (F1 0.92 → 0.31, or 4 → 96 false objects) is far outside either tolerance.
    */
   promotionF1Tolerance: number;
@@ -49,7 +49,7 @@ export interface RetrainConfig {
    * parent and child (api/promotion-gate.ts); 0 (the default) turns the check off. Off by default
    * because the parent's confident objects are not truth: with a model that still makes confident false
    * objects, a retrain that learned from the pathologist's rejections to drop them elsewhere is refused
-   * (docs/evaluation.md §1: it refused versions that were better on held-out slides, F1 0.90 vs 0.74).
+   * (docs/evaluation.md §7: it refused versions that were better on held-out slides, F1 0.90 vs 0.74).
    * Turn it on (e.g. 20: one lost glomerulus is 5 %) for a model whose confident objects are nearly
    * all right, where a retrain on a few corrections must not lose what it was sure of.
    */

@@ -1,7 +1,7 @@
 // The promotion gate's rule: whether a retrained version may replace its parent as the active model.
 // Pure: two scores in (api/promotion-gate.ts measures them with the real models on the reviewed
 // regions), a decision with a stable reason code out. Pixel Dice alone is not enough: a retrain can
-// add dozens of small false objects while Dice barely moves (docs/evaluation.md §1), so the new
+// add dozens of small false objects while Dice barely moves (docs/evaluation.md §7), so the new
 // version must also be no worse at the object level (instance F1 at IoU 0.5 on the held-back
 // regions), must not bring back objects the pathologist rejected, and must not lose objects the
 // pathologist confirmed (accepted, edited or added; both checked in every reviewed region), and must
