@@ -28,17 +28,6 @@ function argValue(args: string[], name: string, fallback: number): number {
 
 const COLORS: Record<Strategy, string> = { energy: PALETTE[0] ?? '#c2185b', softmax: PALETTE[1] ?? '#1976d2', random: PALETTE[2] ?? '#757575' };
 
-/** Share of an arm's reviewed objects that needed a correction (rejected or redrawn); null when none was reviewed. */
-function errorShare(a: ArmResult): number | null {
-  let errors = 0;
-  let reviewed = 0;
-  for (const r of a.rounds) {
-    errors += r.actions.rejected + r.actions.edited;
-    reviewed += r.reviewed;
-  }
-  return reviewed === 0 ? null : errors / reviewed;
-}
-
 export async function run(args: string[]): Promise<Record<string, unknown>> {
   const smoke = args.includes('--smoke');
   const cohortSettings: CohortSettings = {
@@ -87,6 +76,10 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const f1 = a.rounds.map((r) => r.f1);
     const dice = a.rounds.map((r) => r.dice);
     const reviewed = a.rounds.map((r) => r.reviewed);
+    const reviewedTotal = reviewed.reduce((x, y) => x + y, 0);
+    // How much of the pathologist's review went to objects that needed a correction (rejected or
+    // redrawn): what ordering by uncertainty promises, measured apart from what training makes of it.
+    const errorsFound = a.rounds.reduce((n, r) => n + r.actions.rejected + r.actions.edited, 0);
     return {
       strategy: a.strategy,
       seed: a.seed,
@@ -94,11 +87,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       f1End: f1.at(-1) ?? null,
       diceStart: dice[0] ?? null,
       diceEnd: dice.at(-1) ?? null,
-      reviewed: reviewed.reduce((x, y) => x + y, 0),
-      // How much of the pathologist's review went to objects that needed a correction (rejected or
-      // redrawn): what ordering by uncertainty promises, measured apart from what training makes of it.
-      errorsFound: a.rounds.reduce((n, r) => n + r.actions.rejected + r.actions.edited, 0),
-      errorsPerReviewed: errorShare(a),
+      reviewed: reviewedTotal,
+      errorsFound,
+      errorsPerReviewed: reviewedTotal === 0 ? null : errorsFound / reviewedTotal,
       f1GainPerObject: gainPerObject(f1, reviewed),
       diceGainPerObject: gainPerObject(dice, reviewed),
       finalSelectivity: a.finalSelectivity,

@@ -7,6 +7,7 @@
 import type { AreaGeometry, PolygonGeometry, Position } from '../contracts/geojson.ts';
 import type { SlideReader } from '../contracts/slide.ts';
 import type { RetrainConfig } from '../config/server-config.ts';
+import { bboxesOverlap } from '../objects/geometry-math.ts';
 import { scoresFromCounts } from '../objects/metrics.ts';
 import { bboxOf, containsPoint, type BBox } from '../review/area-geometry.ts';
 import { decidePromotion, promotionMetrics, type GateScore, type PromotionDecision } from '../review/promotion-rule.ts';
@@ -39,8 +40,6 @@ export interface ReferenceSlide {
   reviewed: readonly AreaGeometry[];
 }
 
-const boxesOverlap = (a: BBox, b: BBox): boolean => a.minX <= b.maxX && b.minX <= a.maxX && a.minY <= b.maxY && b.minY <= a.maxY;
-
 /** Whether segment p→q passes through box b (Liang–Barsky clipping). */
 function segmentHitsBox([x0, y0]: Position, [qx, qy]: Position, b: BBox): boolean {
   const dx = qx - x0;
@@ -62,7 +61,7 @@ function segmentHitsBox([x0, y0]: Position, [qx, qy]: Position, b: BBox): boolea
 
 /** Whether box b touches the polygon (outer ring and holes as drawn): an edge crosses it, or it lies inside. */
 function boxTouchesPolygon(b: BBox, region: PolygonGeometry): boolean {
-  if (!boxesOverlap(b, bboxOf(region))) return false;
+  if (!bboxesOverlap(b, bboxOf(region))) return false;
   for (const ring of region.coordinates) {
     for (let i = 0; i + 1 < ring.length; i++) {
       const p = ring[i];
@@ -94,7 +93,7 @@ export function pickReferenceObjects(slides: readonly ReferenceSlide[], max: num
     const b = bboxOf(p.geometry);
     if (!Number.isFinite(b.minX)) continue;
     if (s.reviewedRegions.some((r) => boxTouchesPolygon(b, r))) continue;
-    if ((reviewedBoxes.get(s) ?? []).some((o) => boxesOverlap(b, o))) continue;
+    if ((reviewedBoxes.get(s) ?? []).some((o) => bboxesOverlap(b, o))) continue;
     out.get(s.slideId)?.push(p.geometry);
     picked++;
   }

@@ -10,6 +10,7 @@
 import type { AreaGeometry, PolygonGeometry } from '../contracts/geojson.ts';
 import type { RegionPx, SlideReader } from '../contracts/slide.ts';
 import { rasterisePolygons } from '../objects/rasterise.ts';
+import { bboxesOverlap, bboxUnion } from '../objects/geometry-math.ts';
 import { matchInstances, polygonIou, type MatchCounts } from '../objects/metrics.ts';
 import { bboxOf, centroidOf, containsPoint, type BBox } from '../review/area-geometry.ts';
 import type { ModelRuntime } from './compute.ts';
@@ -46,7 +47,6 @@ function paddedRect(b: BBox, pad: number, reader: SlideReader, d: number): Regio
   return { x, y, width: Math.max(d, x1 - x), height: Math.max(d, y1 - y) };
 }
 
-const overlaps = (a: BBox, b: BBox): boolean => a.minX <= b.maxX && b.minX <= a.maxX && a.minY <= b.maxY && b.minY <= a.maxY;
 
 /** Pooled pixel and object counts of one model on the given held-back regions of one slide. */
 export async function regionCounts(
@@ -118,8 +118,8 @@ export async function reviewedObjectCounts(
     let members = [t];
     for (let i = boxes.length - 1; i >= 0; i--) {
       const o = boxes[i];
-      if (!o || !overlaps(o.box, box)) continue;
-      const union = { minX: Math.min(box.minX, o.box.minX), minY: Math.min(box.minY, o.box.minY), maxX: Math.max(box.maxX, o.box.maxX), maxY: Math.max(box.maxY, o.box.maxY) };
+      if (!o || !bboxesOverlap(o.box, box)) continue;
+      const union = bboxUnion(box, o.box);
       // Dense review must not turn into one huge prediction: past this size, boxes stay apart.
       if (((union.maxX - union.minX) / d) * ((union.maxY - union.minY) / d) > MAX_MERGED_MODEL_PX) continue;
       box = union;
@@ -134,14 +134,14 @@ export async function reviewedObjectCounts(
     const rect = paddedRect(box, 0, reader, d);
     const prediction = await runtime.predictRegion({ kind: 'slide', reader }, rect, d, {}, { signal });
     const predicted = prediction.objects.map((o) => ({ g: o.feature.geometry, b: bboxOf(o.feature.geometry) }));
-    const near = confirmed.map((g) => ({ g, b: bboxOf(g) })).filter((t) => overlaps(t.b, box));
+    const near = confirmed.map((g) => ({ g, b: bboxOf(g) })).filter((t) => bboxesOverlap(t.b, box));
     for (const m of members) {
       const mb = bboxOf(m.g);
-      const hit = (p: { g: AreaGeometry; b: BBox }): number => (overlaps(p.b, mb) ? polygonIou(p.g, m.g, IOU_MAX_PIXELS) : 0);
+      const hit = (p: { g: AreaGeometry; b: BBox }): number => (bboxesOverlap(p.b, mb) ? polygonIou(p.g, m.g, IOU_MAX_PIXELS) : 0);
       if (m.rejected) {
         const back = predicted.some((p) => {
           const iou = hit(p);
-          return iou >= 0.5 && !near.some((t) => overlaps(t.b, p.b) && polygonIou(p.g, t.g, IOU_MAX_PIXELS) >= iou);
+          return iou >= 0.5 && !near.some((t) => bboxesOverlap(t.b, p.b) && polygonIou(p.g, t.g, IOU_MAX_PIXELS) >= iou);
         });
         if (back) counts.rejectedReturned++;
       } else if (!predicted.some((p) => hit(p) >= 0.5)) {
